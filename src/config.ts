@@ -1,0 +1,52 @@
+import path from 'node:path';
+
+/** Everything the process reads from its environment, read once, in one place. */
+export interface Config {
+  readonly port: number;
+  readonly nodeEnv: string;
+  readonly production: boolean;
+  /** Owner connection (migrations). Unset: the embedded Postgres in `dataDir`. */
+  readonly databaseUrl?: string;
+  /** App-role connection. Unset: `databaseUrl`'s server as the app role, password `appDbPassword`. */
+  readonly appDatabaseUrl?: string;
+  readonly appDbPassword?: string;
+  readonly embeddedPgPort: number;
+  readonly dataDir: string;
+  readonly jwtSecret?: string;
+  readonly baseDomain: string;
+  readonly superadmin?: { readonly email: string; readonly password: string };
+  /** Run the provisioning worker inside the server process. */
+  readonly runWorker: boolean;
+  readonly logLevel: string;
+  readonly corsOrigins: string[] | true;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const nodeEnv = env.NODE_ENV ?? 'development';
+  return {
+    port: intOr(env.PORT, 4000),
+    nodeEnv,
+    production: nodeEnv === 'production',
+    databaseUrl: env.DATABASE_URL || undefined,
+    appDatabaseUrl: env.APP_DATABASE_URL || undefined,
+    appDbPassword: env.APP_DB_PASSWORD || undefined,
+    embeddedPgPort: intOr(env.EMBEDDED_PG_PORT, 54329),
+    dataDir: path.resolve(env.DATA_DIR ?? '.data'),
+    jwtSecret: env.JWT_SECRET || undefined,
+    baseDomain: (env.BASE_DOMAIN ?? 'localhost').toLowerCase(),
+    superadmin:
+      env.SUPERADMIN_EMAIL && env.SUPERADMIN_PASSWORD
+        ? { email: env.SUPERADMIN_EMAIL, password: env.SUPERADMIN_PASSWORD }
+        : undefined,
+    runWorker: env.RUN_WORKER !== 'false',
+    logLevel: env.LOG_LEVEL ?? (nodeEnv === 'test' ? 'silent' : 'info'),
+    corsOrigins: env.CORS_ORIGINS ? env.CORS_ORIGINS.split(',').map((o) => o.trim()) : true,
+  };
+}
+
+function intOr(value: string | undefined, fallback: number): number {
+  if (value === undefined || value === '') return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`Expected a non-negative integer, got "${value}"`);
+  return n;
+}

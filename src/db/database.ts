@@ -1,0 +1,129 @@
+import pg from 'pg';
+import type { Config } from '../config.js';
+import { devSecret } from '../devSecrets.js';
+import { migrationsList } from '../migrations/index.js';
+import { startEmbeddedPostgres } from './embedded.js';
+import { createOrm, type Orm } from './orm.js';
+import { APP_ROLE } from './roles.js';
+
+export interface Database {
+  /** The app-role ORM every request and job uses. */
+  readonly orm: Orm;
+  readonly ownerUrl: string;
+  readonly appUrl: string;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  /** Apply pending migrations as the owner first (the server does; tests migrate a template once). */
+  readonly migrate?: boolean;
+  readonly poolSize?: number;
+}
+
+/**
+ * Connects the process to Postgres: the embedded server unless `DATABASE_URL` is set, migrations as
+ * the owner, then the app-role ORM, checked to be subject to RLS before anything uses it.
+ */
+export async function openDatabase(config: Config, options: OpenOptions = {}): Promise<Database> {
+  const embedded = config.databaseUrl ? undefined : await startEmbeddedPostgres(config.dataDir, config.embeddedPgPort);
+  const ownerUrl = config.databaseUrl ?? embedded!.url('tenantry');
+  if (embedded) await ensureDatabaseExists(embedded.url('postgres'), 'tenantry');
+
+  if (options.migrate ?? true) await migrate(ownerUrl);
+  const appUrl = config.appDatabaseUrl ?? (await enableAppRoleLogin(ownerUrl, appDbPassword(config)));
+  const orm = await createOrm(appUrl, { pool: { min: 0, max: options.poolSize ?? 10 } });
+  try {
+    await assertSubjectToRls(orm);
+  } catch (err) {
+    await orm.close();
+    throw err;
+  }
+  return {
+    orm,
+    ownerUrl,
+    appUrl,
+    close: async () => {
+      await orm.close();
+      await embedded?.stop();
+    },
+  };
+}
+
+function appDbPassword(config: Config): string {
+  if (config.appDbPassword) return config.appDbPassword;
+  if (config.production) {
+    throw new Error(`Set APP_DATABASE_URL (a login as role ${APP_ROLE}) or APP_DB_PASSWORD in production.`);
+  }
+  return devSecret(config.dataDir, 'appDbPassword');
+}
+
+/** Applies pending migrations as the owner. Idempotent. */
+export async function migrate(ownerUrl: string): Promise<void> {
+  const orm = await createOrm(ownerUrl, { pool: { min: 0, max: 1 } });
+  try {
+    await orm.migrator.up();
+  } finally {
+    await orm.close();
+  }
+}
+
+/** Gives the app role a login with `password` and returns its connection URL on the owner's server. */
+export async function enableAppRoleLogin(ownerUrl: string, password: string): Promise<string> {
+  await withClient(ownerUrl, (c) =>
+    c.query(`alter role ${APP_ROLE} with login password ${pg.escapeLiteral(password)}`),
+  );
+  const url = new URL(ownerUrl);
+  url.username = APP_ROLE;
+  url.password = password;
+  return url.toString();
+}
+
+/**
+ * RLS silently does not apply to superusers, BYPASSRLS roles and (without FORCE) table owners, and an
+ * INHERIT member of the platform role would get its allow-all policies on every request. Refuse to run
+ * as any of those.
+ */
+export async function assertSubjectToRls(orm: Orm): Promise<void> {
+  const [role] = await orm.em.getConnection().execute<{ rolname: string; rolsuper: boolean; rolbypassrls: boolean; rolinherit: boolean; owned: number }[]>(
+    `select r.rolname, r.rolsuper, r.rolbypassrls, r.rolinherit,
+            (select count(*)::int from pg_tables t where t.tableowner = current_user and t.schemaname = current_schema()) as owned
+       from pg_roles r where r.rolname = current_user`,
+  );
+  const problems = [
+    role.rolsuper && 'is a superuser',
+    role.rolbypassrls && 'has BYPASSRLS',
+    role.owned > 0 && `owns ${role.owned} table(s)`,
+    role.rolinherit && 'has INHERIT (the platform role would apply to every request)',
+  ].filter(Boolean);
+  if (problems.length > 0) {
+    throw new Error(
+      `Refusing to start: database role "${role.rolname}" ${problems.join(', ')}, so row-level security would not isolate tenants. ` +
+        `Connect the app as "${APP_ROLE}" (created by the migrations: NOSUPERUSER NOBYPASSRLS NOINHERIT, owning nothing) ` +
+        `via APP_DATABASE_URL or APP_DB_PASSWORD, and keep DATABASE_URL for the owner.`,
+    );
+  }
+}
+
+/** Migrations listed in code that the database has not applied (for /readyz). */
+export async function pendingMigrationNames(orm: Orm): Promise<string[]> {
+  const rows = await orm.em.getConnection().execute<{ name: string }[]>(`select name from mikro_orm_migrations`);
+  const applied = new Set(rows.map((r) => r.name));
+  return migrationsList.map((m) => m.name).filter((n) => !applied.has(n));
+}
+
+export async function ensureDatabaseExists(maintenanceUrl: string, database: string): Promise<void> {
+  await withClient(maintenanceUrl, async (c) => {
+    const { rowCount } = await c.query('select 1 from pg_database where datname = $1', [database]);
+    if (!rowCount) await c.query(`create database ${pg.escapeIdentifier(database)}`);
+  });
+}
+
+export async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}

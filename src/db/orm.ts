@@ -1,0 +1,30 @@
+import { ReflectMetadataProvider } from '@mikro-orm/decorators/legacy';
+import { Migrator } from '@mikro-orm/migrations';
+import { defineConfig, MikroORM, type Options } from '@mikro-orm/postgresql';
+import { ENTITIES } from '../entities/index.js';
+import { TenantWriteGuard } from '../filters/writeGuard.js';
+import { migrationsList } from '../migrations/index.js';
+
+export type Orm = MikroORM;
+
+/** The one MikroORM configuration; callers vary only the connection and pool. */
+export function ormConfig(clientUrl: string, overrides: Partial<Options> = {}): Options {
+  return defineConfig({
+    clientUrl,
+    entities: ENTITIES,
+    metadataProvider: ReflectMetadataProvider,
+    subscribers: [new TenantWriteGuard()],
+    extensions: [Migrator],
+    migrations: { migrationsList, transactional: true, allOrNothing: true, snapshot: false, silent: true },
+    // Every unit of work runs on an explicit fork bound to a request or job; the global EM is off limits.
+    allowGlobalContext: false,
+    forceUtcTimezone: true,
+    ensureDatabase: false,
+    pool: { min: 0, max: 10 },
+    ...overrides,
+  });
+}
+
+export function createOrm(clientUrl: string, overrides: Partial<Options> = {}): Promise<Orm> {
+  return MikroORM.init(ormConfig(clientUrl, overrides));
+}
