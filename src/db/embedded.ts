@@ -37,7 +37,7 @@ export async function startEmbeddedPostgres(dataDir: string, port: number): Prom
     await pg.start();
   } catch (err) {
     // start() rejects with `undefined`; the reason is only in the server's log.
-    throw new Error(`Embedded Postgres failed to start in ${databaseDir}: ${String(err ?? '')}\n${logs.slice(-20).join('')}`);
+    throw new Error(`Embedded Postgres failed to start in ${databaseDir}: ${String(err ?? '')}\n${logs.slice(-20).join('')}`, { cause: err });
   }
   return {
     url: (database) => `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`,
