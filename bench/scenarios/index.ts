@@ -1,0 +1,4 @@
+import type { Scenario } from '../harness.js';
+
+/** Every benchmark scenario, in the order they run. One module per scenario in this folder. */
+export const scenarios: Scenario[] = [];
