@@ -57,14 +57,23 @@ function appDbPassword(config: Config): string {
   return devSecret(config.dataDir, 'appDbPassword');
 }
 
-/** Applies pending migrations as the owner. Idempotent. */
+const MIGRATION_LOCK = 7_236_002;
+
+/**
+ * Applies pending migrations as the owner. Idempotent, and safe when several processes (servers,
+ * workers) start at once: they take turns on an advisory lock.
+ */
 export async function migrate(ownerUrl: string): Promise<void> {
-  const orm = await createOrm(ownerUrl, { pool: { min: 0, max: 1 } });
-  try {
-    await orm.migrator.up();
-  } finally {
-    await orm.close();
-  }
+  await withClient(ownerUrl, async (lock) => {
+    await lock.query('select pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    const orm = await createOrm(ownerUrl, { pool: { min: 0, max: 1 } });
+    try {
+      await orm.migrator.up();
+    } finally {
+      await orm.close();
+      await lock.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+    }
+  });
 }
 
 /** Gives the app role a login with `password` and returns its connection URL on the owner's server. */

@@ -1,0 +1,71 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { RefreshToken } from '../entities/RefreshToken.js';
+import { Tenant } from '../entities/Tenant.js';
+import { User } from '../entities/User.js';
+import { AppError, unauthenticated } from '../errors.js';
+import { signAccessToken } from './accessToken.js';
+
+export const REFRESH_TOKEN_TTL_MS = 30 * 24 * 3600 * 1000;
+
+export interface Session {
+  readonly accessToken: string;
+  readonly refreshToken: string;
+  readonly expiresAt: Date;
+  readonly user: User;
+  readonly tenant: Tenant | null;
+}
+
+const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
+
+/** Starts a session (a new refresh-token family) or continues `familyId`. Flushes. */
+export async function issueSession(em: EntityManager, secret: string, user: User, familyId: string = randomUUID()): Promise<Session> {
+  const refreshToken = randomBytes(32).toString('base64url');
+  em.create(RefreshToken, {
+    user,
+    familyId,
+    tokenHash: hashToken(refreshToken),
+    expiresAt: new Date(Date.now() + REFRESH_TOKEN_TTL_MS),
+  });
+  await em.flush();
+  const tenantId = user.tenant?.id ?? null;
+  const { token, expiresAt } = signAccessToken(secret, { id: user.id, role: user.role, tenantId });
+  const tenant = tenantId ? await em.findOneOrFail(Tenant, tenantId) : null;
+  return { accessToken: token, refreshToken, expiresAt, user, tenant };
+}
+
+/**
+ * Spends `presented` and issues the next pair of its family. A spent token presented again means it
+ * was stolen or replayed: the whole family is revoked, so the thief's newer tokens die too.
+ */
+export async function rotateSession(em: EntityManager, secret: string, presented: string): Promise<Session> {
+  const token = await em.findOne(RefreshToken, { tokenHash: hashToken(presented) }, { populate: ['user'] });
+  if (!token || token.revokedAt || token.expiresAt <= new Date()) throw unauthenticated('Invalid refresh token');
+  // Conditional update: of two concurrent refreshes with the same token, exactly one wins.
+  const won = await em.nativeUpdate(RefreshToken, { id: token.id, spentAt: null }, { spentAt: new Date() });
+  if (won === 0) {
+    await revokeFamily(em, token.familyId);
+    throw unauthenticated('Refresh token reuse detected: the session has been revoked');
+  }
+  const user = token.user.getEntity();
+  await assertTenantActive(em, user);
+  return issueSession(em, secret, user, token.familyId);
+}
+
+/** Ends the session `presented` belongs to. */
+export async function endSession(em: EntityManager, presented: string): Promise<void> {
+  const token = await em.findOne(RefreshToken, { tokenHash: hashToken(presented) });
+  if (!token || token.revokedAt || token.spentAt) throw unauthenticated('Invalid refresh token');
+  await revokeFamily(em, token.familyId);
+}
+
+async function revokeFamily(em: EntityManager, familyId: string): Promise<void> {
+  await em.nativeUpdate(RefreshToken, { familyId, revokedAt: null }, { revokedAt: new Date() });
+}
+
+/** A deactivated tenant's users can neither log in nor refresh. */
+export async function assertTenantActive(em: EntityManager, user: User): Promise<void> {
+  if (!user.tenant) return;
+  const tenant = await em.findOneOrFail(Tenant, user.tenant.id);
+  if (!tenant.isActive) throw new AppError('TENANT_INACTIVE', 'This tenant has been deactivated');
+}

@@ -1,0 +1,85 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { bearerToken, type Principal, verifyAccessToken } from '../auth/accessToken.js';
+import type { Config } from '../config.js';
+import type { Orm } from '../db/orm.js';
+import type { Tenant } from '../entities/Tenant.js';
+import { AppError } from '../errors.js';
+import { inTenant } from '../filters/inTenant.js';
+import type { TenantEvents } from '../jobs/tenantEvents.js';
+import type { Provisioner } from '../jobs/provisioner.js';
+import { createLoaders, type Loaders } from '../schema/loaders.js';
+import { resolveTenant, type TenantHints } from './resolveTenant.js';
+
+/** Process-wide collaborators a request can use. */
+export interface Services {
+  readonly orm: Orm;
+  readonly config: Config;
+  readonly jwtSecret: string;
+  readonly log: Logger;
+  readonly provisioner: Provisioner;
+  readonly events: TenantEvents;
+}
+
+/** What a request (HTTP) or an operation (WebSocket) knows before any resolver runs. */
+export interface RequestIdentity {
+  readonly requestId: string;
+  /** The verified token's identity; null when no (valid) token was sent. */
+  readonly principal: Principal | null;
+  /** A token was sent but is bad or expired: refused for every non-public operation. */
+  readonly authError: AppError | null;
+  /** The resolved tenant, in whatever status; null when none is named. */
+  readonly tenant: Tenant | null;
+  /** Why the request may not act in a tenant at all (mismatch, unknown, inactive). */
+  readonly tenantError: AppError | null;
+  readonly hints: TenantHints;
+}
+
+export interface RequestContext extends RequestIdentity {
+  readonly services: Services;
+  readonly log: Logger;
+  /** The unit of work's EntityManager: tenant-scoped (filter + RLS) when `tenant` is set. */
+  em: EntityManager;
+  loaders: Loaders;
+}
+
+/**
+ * Verifies the token and resolves the tenant: once per HTTP request, once per WebSocket operation.
+ * Errors are recorded, not thrown, because public operations (login, signUp, refreshToken, logout)
+ * must work whatever stale token or header a client still sends; `guardOperation` raises them for the rest.
+ */
+export async function identify(services: Services, input: { authorization?: unknown; hints: TenantHints }): Promise<RequestIdentity> {
+  const requestId = randomUUID();
+  let principal: Principal | null = null;
+  let authError: AppError | null = null;
+  const token = bearerToken(input.authorization);
+  if (input.authorization !== undefined && input.authorization !== '' && !token) {
+    authError = new AppError('UNAUTHENTICATED', 'Malformed Authorization header');
+  } else if (token) {
+    try {
+      principal = verifyAccessToken(services.jwtSecret, token);
+    } catch (err) {
+      authError = err as AppError;
+    }
+  }
+  const em = services.orm.em.fork({ clear: true }) as EntityManager;
+  const { tenant, error } = await resolveTenant(em, principal, input.hints, services.config.baseDomain);
+  return { requestId, principal, authError, tenant, tenantError: error, hints: input.hints };
+}
+
+/**
+ * Runs one operation as one unit of work. With a tenant: `inTenant` (filter scope, RLS setting, one
+ * transaction). Without: a plain fork, in which tenant-owned data is unreachable (filter and RLS both
+ * refuse), so only shared tables and the platform escape hatch remain.
+ */
+export function runUnitOfWork<T>(services: Services, identity: RequestIdentity, fn: (ctx: RequestContext) => Promise<T>): Promise<T> {
+  const log = services.log.child({
+    requestId: identity.requestId,
+    tenantId: identity.tenant?.id,
+    userId: identity.principal?.userId,
+  });
+  const withEm = (em: EntityManager) => fn({ ...identity, services, log, em, loaders: createLoaders(em) });
+  if (identity.tenant && !identity.tenantError) return inTenant(services.orm, identity.tenant.id, withEm);
+  return withEm(services.orm.em.fork({ clear: true }) as EntityManager);
+}

@@ -1,0 +1,73 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Principal } from '../auth/accessToken.js';
+import { Domain } from '../entities/Domain.js';
+import { Tenant } from '../entities/Tenant.js';
+import { AppError } from '../errors.js';
+import { isReservedSlug } from '../schema/validation.js';
+
+/** Where a request can name its tenant, besides its token. */
+export interface TenantHints {
+  /** `x-tenant-id` header (HTTP) or `connectionParams["x-tenant-id"]` (WebSocket): an id or a slug. */
+  readonly header?: string;
+  /** The `Host` the client connected to. */
+  readonly host?: string;
+}
+
+export interface TenantResolution {
+  readonly tenant: Tenant | null;
+  /** Why the request may not act in `tenant` (or in any tenant). Raised by the operation guard. */
+  readonly error: AppError | null;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * The tenant of a request, by the contract's order: (1) the token's `tenantId`, (2) the `x-tenant-id`
+ * header, (3) the Host (an active domain's hostname, else `<slug>.<baseDomain>`).
+ *
+ * A token that carries a tenant decides alone; a header or host naming another tenant is
+ * TENANT_MISMATCH. Superadmins and anonymous callers get the tenant named by (2) or (3), if any.
+ */
+export async function resolveTenant(em: EntityManager, principal: Principal | null, hints: TenantHints, baseDomain: string): Promise<TenantResolution> {
+  const named = await tenantNamedBy(em, hints, baseDomain);
+
+  if (principal?.tenantId) {
+    const tenant = await em.findOne(Tenant, principal.tenantId);
+    if (!tenant) return { tenant: null, error: new AppError('UNAUTHENTICATED', 'The token names no tenant that exists') };
+    if ((named.tenant && named.tenant.id !== tenant.id) || (named.error && hints.header)) {
+      return { tenant: null, error: new AppError('TENANT_MISMATCH', 'This token belongs to another tenant') };
+    }
+    return { tenant, error: inactive(tenant) };
+  }
+  if (named.error) return named;
+  return { tenant: named.tenant, error: named.tenant ? inactive(named.tenant) : null };
+}
+
+/** The tenant the header, else the host, names: a header that names nothing is an error, a host is not. */
+export async function tenantNamedBy(em: EntityManager, hints: TenantHints, baseDomain: string): Promise<TenantResolution> {
+  const header = hints.header?.trim();
+  if (header) {
+    const tenant = await findTenantByIdOrSlug(em, header);
+    return tenant ? { tenant, error: null } : { tenant: null, error: new AppError('TENANT_NOT_FOUND', `No tenant "${header}"`) };
+  }
+  const host = hints.host?.trim().toLowerCase().replace(/:\d+$/, '');
+  if (!host) return { tenant: null, error: null };
+
+  const domain = await em.findOne(Domain, { hostname: host, isActive: true }, { populate: ['tenant'] });
+  if (domain) return { tenant: domain.tenant.getEntity(), error: null };
+
+  const suffix = `.${baseDomain}`;
+  if (!host.endsWith(suffix)) return { tenant: null, error: null };
+  const slug = host.slice(0, -suffix.length);
+  if (slug.includes('.') || isReservedSlug(slug)) return { tenant: null, error: null };
+  const tenant = await em.findOne(Tenant, { slug });
+  return tenant ? { tenant, error: null } : { tenant: null, error: new AppError('TENANT_NOT_FOUND', `No tenant "${slug}"`) };
+}
+
+export function findTenantByIdOrSlug(em: EntityManager, idOrSlug: string): Promise<Tenant | null> {
+  return em.findOne(Tenant, UUID.test(idOrSlug) ? { id: idOrSlug.toLowerCase() } : { slug: idOrSlug.toLowerCase() });
+}
+
+function inactive(tenant: Tenant): AppError | null {
+  return tenant.isActive ? null : new AppError('TENANT_INACTIVE', 'This tenant has been deactivated');
+}

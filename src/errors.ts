@@ -1,0 +1,49 @@
+import { GraphQLError } from 'graphql';
+
+/** Every `extensions.code` a client can branch on (api-contract.md, Errors), with its HTTP status. */
+export const ERROR_STATUS = {
+  UNAUTHENTICATED: 401,
+  TOKEN_EXPIRED: 401,
+  FORBIDDEN: 403,
+  TENANT_MISMATCH: 403,
+  TENANT_REQUIRED: 400,
+  TENANT_NOT_FOUND: 404,
+  TENANT_INACTIVE: 403,
+  TENANT_NOT_READY: 409,
+  BAD_USER_INPUT: 400,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  RATE_LIMITED: 429,
+  GRAPHQL_PARSE_FAILED: 400,
+  GRAPHQL_VALIDATION_FAILED: 400,
+  QUERY_TOO_COMPLEX: 400,
+  BAD_REQUEST: 400,
+  INTERNAL_SERVER_ERROR: 500,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+/** An error meant for the client: its message is safe to show and its code is in the contract. */
+export class AppError extends GraphQLError {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    extra: Record<string, unknown> = {},
+  ) {
+    super(message, { extensions: { code, ...extra } });
+    this.name = 'AppError';
+  }
+}
+
+export const unauthenticated = (message = 'Authentication required') => new AppError('UNAUTHENTICATED', message);
+export const tokenExpired = () =>
+  new AppError('TOKEN_EXPIRED', 'The access token has expired', { action: 'REFRESH_TOKEN' });
+export const forbidden = (message = 'Not allowed') => new AppError('FORBIDDEN', message);
+export const notFound = (what: string) => new AppError('NOT_FOUND', `${what} not found`);
+export const conflict = (message: string, field?: string) => new AppError('CONFLICT', message, field ? { field } : {});
+export const badInput = (message: string, field?: string) =>
+  new AppError('BAD_USER_INPUT', message, field ? { field } : {});
+
+export function statusForCode(code: unknown): number {
+  return (typeof code === 'string' && ERROR_STATUS[code as ErrorCode]) || 500;
+}

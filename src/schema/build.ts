@@ -1,0 +1,33 @@
+import { printSchemaWithDirectives } from '@graphql-tools/utils';
+import { createPubSub } from '@graphql-yoga/subscription';
+import { DateTimeResolver } from 'graphql-scalars';
+import type { GraphQLSchema } from 'graphql';
+import { buildSchema } from 'type-graphql';
+import { applySuperadminDirective, superadminDirective } from './directives/superadmin.js';
+import { AuthResolver } from './resolvers/auth.js';
+import { CatalogResolver } from './resolvers/catalog.js';
+import { PlatformResolver } from './resolvers/platform.js';
+import { CustomerResolver, OrderLineResolver, OrderResolver } from './resolvers/sales.js';
+import { TenancyResolver } from './resolvers/tenancy.js';
+import { SubscriptionResolver } from './resolvers/subscriptions.js';
+
+/**
+ * The one executable schema, shared by Apollo (HTTP) and graphql-ws (WebSocket), with `@superadmin`
+ * enforcement applied to it so neither transport can skip it.
+ */
+export async function buildTenantrySchema(): Promise<GraphQLSchema> {
+  const schema = await buildSchema({
+    resolvers: [AuthResolver, TenancyResolver, CatalogResolver, CustomerResolver, OrderResolver, OrderLineResolver, PlatformResolver, SubscriptionResolver],
+    scalarsMap: [{ type: Date, scalar: DateTimeResolver }],
+    directives: [superadminDirective],
+    // Subscriptions bring their own event source (src/jobs/tenantEvents.ts); type-graphql insists on one.
+    pubSub: createPubSub(),
+    validate: false,
+    emitSchemaFile: false,
+  });
+  return applySuperadminDirective(schema);
+}
+
+export function printTenantrySchema(schema: GraphQLSchema): string {
+  return `${printSchemaWithDirectives(schema)}\n`;
+}

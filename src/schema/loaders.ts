@@ -1,0 +1,89 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import DataLoader from 'dataloader';
+import { Customer } from '../entities/Customer.js';
+import { Domain } from '../entities/Domain.js';
+import { Order } from '../entities/Order.js';
+import { OrderLine } from '../entities/OrderLine.js';
+import { Product } from '../entities/Product.js';
+import { Tenant } from '../entities/Tenant.js';
+import { requireScopedTenantId } from '../context/tenantScope.js';
+
+/**
+ * Per-unit-of-work batching: each relation a resolver follows is one query per nesting level, whatever
+ * the page size. Built fresh with every unit of work, so nothing cached crosses requests or tenants.
+ */
+export interface Loaders {
+  readonly customer: DataLoader<string, Customer | null>;
+  readonly product: DataLoader<string, Product | null>;
+  readonly orderLines: DataLoader<string, OrderLine[]>;
+  readonly tenant: DataLoader<string, Tenant | null>;
+  readonly domains: DataLoader<string, Domain[]>;
+  /** A page of each customer's orders (newest first, numbers below `before`), `limit` rows each. */
+  customerOrders(limit: number, before: number | undefined): DataLoader<string, Order[]>;
+  readonly customerOrderCount: DataLoader<string, number>;
+}
+
+export function createLoaders(em: EntityManager): Loaders {
+  const pages = new Map<string, DataLoader<string, Order[]>>();
+  return {
+    customerOrders(limit, before) {
+      const key = `${limit}:${before ?? ''}`;
+      let loader = pages.get(key);
+      if (!loader) {
+        loader = new DataLoader((ids) => ordersPerCustomer(em, ids, limit, before));
+        pages.set(key, loader);
+      }
+      return loader;
+    },
+    customerOrderCount: new DataLoader(async (ids) => {
+      const rows = await em.execute<{ customer_id: string; n: number }[]>(
+        'select customer_id, count(*)::int as n from "order" where tenant_id = ? and customer_id = any(?::uuid[]) group by customer_id',
+        [requireScopedTenantId('customer orders'), ids],
+      );
+      const counts = new Map(rows.map((r) => [r.customer_id, r.n]));
+      return ids.map((id) => counts.get(id) ?? 0);
+    }),
+    customer: byId(em, Customer),
+    product: byId(em, Product),
+    tenant: byId(em, Tenant),
+    orderLines: new DataLoader(async (orderIds) => {
+      const lines = await em.find(OrderLine, { order: { id: { $in: [...orderIds] } } }, { orderBy: { id: 'asc' } });
+      return group(orderIds, lines, (l) => l.order.id);
+    }),
+    domains: new DataLoader(async (tenantIds) => {
+      const domains = await em.find(Domain, { tenant: { $in: [...tenantIds] } }, { orderBy: { hostname: 'asc' } });
+      return group(tenantIds, domains, (d) => d.tenant.id);
+    }),
+  };
+}
+
+/**
+ * One query for many customers' pages: a window function numbers each customer's orders. Raw SQL, so
+ * it names the tenant itself; RLS would refuse other tenants' rows anyway.
+ */
+async function ordersPerCustomer(em: EntityManager, ids: readonly string[], limit: number, before: number | undefined): Promise<Order[][]> {
+  const rows = await em.execute<Record<string, unknown>[]>(
+    `select tenant_id, id, number, status, customer_id, total_cents, created_at from (
+       select o.*, row_number() over (partition by o.customer_id order by o.number desc) as rank
+         from "order" o
+        where o.tenant_id = ? and o.customer_id = any(?::uuid[]) and (?::int is null or o.number < ?::int)
+     ) ranked where rank <= ? order by customer_id, number desc`,
+    [requireScopedTenantId('customer orders'), ids, before ?? null, before ?? null, limit],
+  );
+  const orders = rows.map((row) => em.map(Order, row));
+  return group(ids, orders, (o) => o.customer.id);
+}
+
+function byId<T extends { id: string }>(em: EntityManager, entity: new () => T): DataLoader<string, T | null> {
+  return new DataLoader(async (ids) => {
+    const rows = (await em.find(entity, { id: { $in: [...ids] } } as never)) as T[];
+    const map = new Map(rows.map((r) => [r.id, r]));
+    return ids.map((id) => map.get(id) ?? null);
+  });
+}
+
+function group<T>(keys: readonly string[], rows: T[], keyOf: (row: T) => string): T[][] {
+  const map = new Map<string, T[]>(keys.map((k) => [k, []]));
+  for (const row of rows) map.get(keyOf(row))?.push(row);
+  return keys.map((k) => map.get(k)!);
+}

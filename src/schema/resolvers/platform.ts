@@ -1,0 +1,166 @@
+import { type FilterQuery, LockMode } from '@mikro-orm/core';
+import { Arg, Args, ArgsType, Ctx, Directive, Field, ID, Int, Mutation, Query, Resolver } from 'type-graphql';
+import type { RequestContext } from '../../context/requestContext.js';
+import { AuditEvent } from '../../entities/AuditEvent.js';
+import { Tenant, TenantStatus } from '../../entities/Tenant.js';
+import { AppError, notFound } from '../../errors.js';
+import { publishStatus } from '../../jobs/prepareTenant.js';
+import { mutate } from '../mutate.js';
+import { asPlatform } from '../../filters/platform.js';
+import { TenantEvents } from '../../jobs/tenantEvents.js';
+import { requireSuperadmin } from '../guards.js';
+import { decodeCursor, type Page, toPage } from '../pagination.js';
+import { AuditEventConnection, TenantConnection, TenantReportType, TenantType } from '../types.js';
+import * as v from '../validation.js';
+
+@ArgsType()
+class TenantsArgs {
+  @Field(() => TenantStatus, { nullable: true }) status?: TenantStatus | null;
+  @Field(() => Int, { defaultValue: 50 }) first!: number;
+  @Field(() => String, { nullable: true }) after?: string | null;
+}
+
+@ArgsType()
+class AuditEventsArgs {
+  @Field(() => ID, { nullable: true }) tenantId?: string | null;
+  @Field(() => Int, { defaultValue: 50 }) first!: number;
+  @Field(() => String, { nullable: true }) after?: string | null;
+}
+
+export interface TenantReportRow {
+  tenant: Tenant;
+  customers: number;
+  orders: number;
+  revenueCents: number;
+  lastOrderAt: Date | null;
+}
+
+/** Newest first, ties broken by id: the cursor is (createdAt, id). */
+function newestFirst<T extends { id: string }>(at: keyof T & string, after: [string, string] | undefined): FilterQuery<T> {
+  if (!after) return {};
+  const [time, id] = after;
+  return { $or: [{ [at]: { $lt: new Date(time) } }, { [at]: new Date(time), id: { $lt: id } }] } as FilterQuery<T>;
+}
+
+/**
+ * Cross-tenant operations. Every one runs through `asPlatform`, the single escape hatch, which
+ * audits it; the @superadmin directive has already refused everyone else.
+ */
+@Resolver()
+export class PlatformResolver {
+  @Directive('@superadmin')
+  @Query(() => TenantConnection, { description: 'Newest first.' })
+  async tenants(@Args(() => TenantsArgs) args: TenantsArgs, @Ctx() ctx: RequestContext): Promise<Page<Tenant>> {
+    const actor = requireSuperadmin(ctx);
+    const first = v.first(args.first, 50);
+    const after = decodeCursor(args.after, ['string', 'string']) as [string, string] | undefined;
+    const where: FilterQuery<Tenant> = args.status ? { status: args.status } : {};
+    return asPlatform(ctx.services.orm, { action: 'tenant.list', actorId: actor.userId }, async (em) => {
+      const rows = await em.find(Tenant, { $and: [where, newestFirst<Tenant>('createdAt', after)] }, {
+        orderBy: { createdAt: 'desc', id: 'desc' },
+        limit: first + 1,
+      });
+      const total = await em.count(Tenant, where);
+      return toPage(rows, first, (t) => [t.createdAt.toISOString(), t.id], async () => total);
+    });
+  }
+
+  @Directive('@superadmin')
+  @Query(() => TenantType, { nullable: true })
+  tenant(@Arg('id', () => ID) id: string, @Ctx() ctx: RequestContext): Promise<Tenant> {
+    const actor = requireSuperadmin(ctx);
+    const tenantId = v.id(id);
+    return asPlatform(ctx.services.orm, { action: 'tenant.read', actorId: actor.userId, tenantId }, async (em) => {
+      const tenant = await em.findOne(Tenant, tenantId);
+      if (!tenant) throw notFound('Tenant');
+      return tenant;
+    });
+  }
+
+  @Directive('@superadmin')
+  @Query(() => [TenantReportType], { description: 'Every tenant; orders and revenue over [from, to), CANCELLED excluded.' })
+  tenantReport(
+    @Arg('from', () => Date, { nullable: true }) from: Date | null,
+    @Arg('to', () => Date, { nullable: true }) to: Date | null,
+    @Ctx() ctx: RequestContext,
+  ): Promise<TenantReportRow[]> {
+    const actor = requireSuperadmin(ctx);
+    return asPlatform(ctx.services.orm, { action: 'tenant.report', actorId: actor.userId }, async (em) => {
+      // One set-based statement for all tenants: per-tenant aggregates joined onto the tenant list.
+      const rows = await em.execute<Record<string, unknown>[]>(
+        `select t.*, coalesce(c.n, 0)::int as report_customers, coalesce(o.n, 0)::int as report_orders,
+                coalesce(o.revenue, 0)::bigint as report_revenue, o.last_at as report_last_order_at
+           from tenant t
+           left join (select tenant_id, count(*) as n from customer group by tenant_id) c on c.tenant_id = t.id
+           left join (select tenant_id, count(*) as n, sum(total_cents) as revenue, max(created_at) as last_at
+                        from "order"
+                       where status <> 'CANCELLED'
+                         and (?::timestamptz is null or created_at >= ?::timestamptz)
+                         and (?::timestamptz is null or created_at < ?::timestamptz)
+                       group by tenant_id) o on o.tenant_id = t.id
+          order by t.created_at desc, t.id desc`,
+        [from, from, to, to],
+      );
+      return rows.map((row) => ({
+        tenant: em.map(Tenant, row),
+        customers: Number(row.report_customers),
+        orders: Number(row.report_orders),
+        revenueCents: Number(row.report_revenue),
+        lastOrderAt: row.report_last_order_at ? new Date(row.report_last_order_at as string) : null,
+      }));
+    });
+  }
+
+  @Directive('@superadmin')
+  @Query(() => AuditEventConnection, { description: 'Newest first.' })
+  async auditEvents(@Args(() => AuditEventsArgs) args: AuditEventsArgs, @Ctx() ctx: RequestContext): Promise<Page<AuditEvent>> {
+    const actor = requireSuperadmin(ctx);
+    const first = v.first(args.first, 50);
+    const after = decodeCursor(args.after, ['string', 'string']) as [string, string] | undefined;
+    const where: FilterQuery<AuditEvent> = args.tenantId ? { tenantId: v.id(args.tenantId, 'tenantId') } : {};
+    return asPlatform(ctx.services.orm, { action: 'audit.read', actorId: actor.userId, tenantId: where.tenantId as string | undefined }, async (em) => {
+      const rows = await em.find(AuditEvent, { $and: [where, newestFirst<AuditEvent>('at', after)] }, {
+        orderBy: { at: 'desc', id: 'desc' },
+        limit: first + 1,
+      });
+      const total = await em.count(AuditEvent, where);
+      return toPage(rows, first, (e) => [e.at.toISOString(), e.id], async () => total);
+    });
+  }
+
+  @Directive('@superadmin')
+  @Mutation(() => TenantType, { description: "Deactivating ends the tenant's sessions and subscriptions." })
+  setTenantActive(@Arg('tenantId', () => ID) id: string, @Arg('isActive') isActive: boolean, @Ctx() ctx: RequestContext): Promise<Tenant> {
+    const actor = requireSuperadmin(ctx);
+    const tenantId = v.id(id, 'tenantId');
+    const action = isActive ? 'tenant.activate' : 'tenant.deactivate';
+    return asPlatform(ctx.services.orm, { action, actorId: actor.userId, tenantId }, async (em) => {
+      const tenant = await em.findOne(Tenant, tenantId);
+      if (!tenant) throw notFound('Tenant');
+      tenant.isActive = isActive;
+      await em.flush();
+      await TenantEvents.publish(em, { type: 'active', tenantId, isActive });
+      return tenant;
+    });
+  }
+
+  @Directive('@superadmin')
+  @Mutation(() => TenantType, { description: 'Only from FAILED (else CONFLICT): back to PENDING and re-enqueued.' })
+  retryTenantPreparation(@Arg('tenantId', () => ID) id: string, @Ctx() ctx: RequestContext): Promise<Tenant> {
+    const actor = requireSuperadmin(ctx);
+    const tenantId = v.id(id, 'tenantId');
+    // The tenant row and the job queue are shared, not tenant-owned: no escape hatch needed, but audited.
+    return mutate(ctx, async (em) => {
+      const tenant = await em.findOne(Tenant, tenantId, { lockMode: LockMode.PESSIMISTIC_WRITE });
+      if (!tenant) throw notFound('Tenant');
+      if (tenant.status !== TenantStatus.FAILED) throw new AppError('CONFLICT', `Only a FAILED tenant can be retried; this one is ${tenant.status}`);
+      tenant.status = TenantStatus.PENDING;
+      tenant.statusError = null;
+      em.create(AuditEvent, { action: 'tenant.retryPreparation', actorId: actor.userId, tenantId, target: tenant.slug });
+      await em.flush();
+      await publishStatus(em, tenant);
+      await ctx.services.provisioner.enqueue(em, tenantId);
+      return tenant;
+    });
+  }
+}

@@ -1,0 +1,169 @@
+import type { FilterQuery } from '@mikro-orm/core';
+import { Arg, Args, ArgsType, Ctx, Field, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import type { RequestContext } from '../../context/requestContext.js';
+import { requireScopedTenantId } from '../../context/tenantScope.js';
+import { Customer } from '../../entities/Customer.js';
+import { Order, OrderStatus } from '../../entities/Order.js';
+import { OrderLine } from '../../entities/OrderLine.js';
+import { Product } from '../../entities/Product.js';
+import { badInput, notFound } from '../../errors.js';
+import { requireTenantData } from '../guards.js';
+import { mutate } from '../mutate.js';
+import { decodeCursor, type Page, toPage } from '../pagination.js';
+import { CustomerConnection, CustomerInput, CustomerType, OrderConnection, OrderInput, OrderLineType, OrderType, ProductType } from '../types.js';
+import * as v from '../validation.js';
+import { likePattern } from './catalog.js';
+
+@ArgsType()
+class PageArgs {
+  @Field(() => Int, { defaultValue: 20 }) first!: number;
+  @Field(() => String, { nullable: true }) after?: string | null;
+}
+
+@ArgsType()
+class CustomersArgs extends PageArgs {
+  @Field(() => String, { nullable: true }) search?: string | null;
+}
+
+@ArgsType()
+class OrdersArgs extends PageArgs {
+  @Field(() => OrderStatus, { nullable: true }) status?: OrderStatus | null;
+}
+
+@Resolver(() => CustomerType)
+export class CustomerResolver {
+  @Query(() => CustomerConnection, { description: 'Ordered by name.' })
+  async customers(@Args(() => CustomersArgs) args: CustomersArgs, @Ctx() ctx: RequestContext): Promise<Page<Customer>> {
+    requireTenantData(ctx);
+    const first = v.first(args.first, 20);
+    const search = v.search(args.search);
+    const after = decodeCursor(args.after, ['string', 'string']) as [string, string] | undefined;
+    const where: FilterQuery<Customer> = search ? { $or: [{ name: { $ilike: likePattern(search) } }, { email: { $ilike: likePattern(search) } }] } : {};
+    const page: FilterQuery<Customer> = after ? { $or: [{ name: { $gt: after[0] } }, { name: after[0], id: { $gt: after[1] } }] } : {};
+    const rows = await ctx.em.find(Customer, { $and: [where, page] }, { orderBy: { name: 'asc', id: 'asc' }, limit: first + 1 });
+    return toPage(rows, first, (c) => [c.name, c.id], () => ctx.em.count(Customer, where));
+  }
+
+  @Query(() => CustomerType, { nullable: true })
+  customer(@Arg('id', () => ID) id: string, @Ctx() ctx: RequestContext): Promise<Customer | null> {
+    requireTenantData(ctx);
+    return ctx.loaders.customer.load(v.id(id));
+  }
+
+  @Mutation(() => CustomerType)
+  createCustomer(@Arg('input', () => CustomerInput) input: CustomerInput, @Ctx() ctx: RequestContext): Promise<Customer> {
+    requireTenantData(ctx);
+    const data = { name: v.name(input.name), email: input.email == null ? null : v.email(input.email) };
+    return mutate(ctx, async (em) => {
+      const customer = em.create(Customer, data);
+      await em.flush();
+      return customer;
+    });
+  }
+
+  @FieldResolver(() => OrderConnection, { description: 'Newest number first.' })
+  async orders(@Root() customer: Customer, @Args(() => PageArgs) args: PageArgs, @Ctx() ctx: RequestContext): Promise<Page<Order>> {
+    const first = v.first(args.first, 20);
+    const [before] = (decodeCursor(args.after, ['number']) ?? []) as number[];
+    const rows = await ctx.loaders.customerOrders(first + 1, before).load(customer.id);
+    return toPage(rows, first, (o) => [o.number], () => ctx.loaders.customerOrderCount.load(customer.id));
+  }
+}
+
+@Resolver(() => OrderType)
+export class OrderResolver {
+  @Query(() => OrderConnection, { description: 'Newest number first.' })
+  async orders(@Args(() => OrdersArgs) args: OrdersArgs, @Ctx() ctx: RequestContext): Promise<Page<Order>> {
+    requireTenantData(ctx);
+    const first = v.first(args.first, 20);
+    const [before] = (decodeCursor(args.after, ['number']) ?? []) as number[];
+    const where: FilterQuery<Order> = args.status ? { status: args.status } : {};
+    const rows = await ctx.em.find(Order, before === undefined ? where : { $and: [where, { number: { $lt: before } }] }, {
+      orderBy: { number: 'desc' },
+      limit: first + 1,
+    });
+    return toPage(rows, first, (o) => [o.number], () => ctx.em.count(Order, where));
+  }
+
+  @Query(() => OrderType, { nullable: true })
+  order(@Arg('id', () => ID) id: string, @Ctx() ctx: RequestContext): Promise<Order | null> {
+    requireTenantData(ctx);
+    return ctx.em.findOne(Order, { id: v.id(id) });
+  }
+
+  @Mutation(() => OrderType, { description: 'Unit prices are copied from the products; the number is the next of the tenant.' })
+  createOrder(@Arg('input', () => OrderInput) input: OrderInput, @Ctx() ctx: RequestContext): Promise<Order> {
+    requireTenantData(ctx);
+    const customerId = v.id(input.customerId, 'customerId');
+    if (input.lines.length === 0) throw badInput('An order has at least one line', 'lines');
+    if (input.lines.length > 1000) throw badInput('An order has at most 1000 lines', 'lines');
+    const lines = input.lines.map((l, i) => ({
+      productId: v.id(l.productId, `lines.${i}.productId`),
+      quantity: v.quantity(l.quantity, `lines.${i}.quantity`),
+    }));
+    return mutate(ctx, async (em) => {
+      const customer = await em.findOne(Customer, { id: customerId });
+      if (!customer) throw notFound('Customer');
+      const products = await em.find(Product, { id: { $in: [...new Set(lines.map((l) => l.productId))] } });
+      const byId = new Map(products.map((p) => [p.id, p]));
+      const missing = lines.findIndex((l) => !byId.has(l.productId));
+      if (missing >= 0) throw badInput('No such product', `lines.${missing}.productId`);
+      const totalCents = v.int32(
+        lines.reduce((sum, l) => sum + l.quantity * byId.get(l.productId)!.priceCents, 0),
+        'totalCents',
+      );
+      const order = em.create(Order, { number: await nextOrderNumber(em), customer, totalCents });
+      for (const l of lines) {
+        const product = byId.get(l.productId)!;
+        em.create(OrderLine, { order, product, quantity: l.quantity, unitPriceCents: product.priceCents });
+      }
+      await em.flush();
+      return order;
+    });
+  }
+
+  @Mutation(() => OrderType)
+  setOrderStatus(@Arg('id', () => ID) id: string, @Arg('status', () => OrderStatus) status: OrderStatus, @Ctx() ctx: RequestContext): Promise<Order> {
+    requireTenantData(ctx);
+    const orderId = v.id(id);
+    return mutate(ctx, async (em) => {
+      const order = await em.findOne(Order, { id: orderId });
+      if (!order) throw notFound('Order');
+      order.status = status;
+      await em.flush();
+      return order;
+    });
+  }
+
+  @FieldResolver(() => CustomerType)
+  async customer(@Root() order: Order, @Ctx() ctx: RequestContext): Promise<Customer> {
+    return (await ctx.loaders.customer.load(order.customer.id))!;
+  }
+
+  @FieldResolver(() => [OrderLineType])
+  lines(@Root() order: Order, @Ctx() ctx: RequestContext): Promise<OrderLine[]> {
+    return ctx.loaders.orderLines.load(order.id);
+  }
+}
+
+@Resolver(() => OrderLineType)
+export class OrderLineResolver {
+  @FieldResolver(() => ProductType)
+  async product(@Root() line: OrderLine, @Ctx() ctx: RequestContext): Promise<Product> {
+    return (await ctx.loaders.product.load(line.product.id))!;
+  }
+}
+
+/**
+ * Takes the tenant's next order number. The counter row stays locked until the order's transaction
+ * ends, so concurrent orders queue here, and a rolled-back order hands its number back.
+ */
+async function nextOrderNumber(em: Parameters<Parameters<typeof mutate>[1]>[0]): Promise<number> {
+  const [row] = await em.execute<{ last_number: number }[]>(
+    `insert into order_counter (tenant_id, id, last_number) values (?, gen_random_uuid(), 1)
+     on conflict (tenant_id) do update set last_number = order_counter.last_number + 1
+     returning last_number`,
+    [requireScopedTenantId('order number')],
+  );
+  return row.last_number;
+}

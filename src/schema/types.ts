@@ -1,0 +1,200 @@
+import { Field, ID, InputType, Int, ObjectType, registerEnumType, Directive, type ClassType } from 'type-graphql';
+import { OrderStatus } from '../entities/Order.js';
+import { TenantStatus } from '../entities/Tenant.js';
+import { Role } from '../entities/User.js';
+
+// GraphQL shapes of api-contract.md. Resolvers return entities; these classes only describe fields.
+
+registerEnumType(Role, { name: 'Role' });
+registerEnumType(TenantStatus, { name: 'TenantStatus' });
+registerEnumType(OrderStatus, { name: 'OrderStatus' });
+
+@ObjectType('PageInfo')
+export class PageInfoType {
+  @Field() hasNextPage!: boolean;
+  @Field(() => String, { nullable: true }) endCursor!: string | null;
+}
+
+/** `XConnection { edges: [XEdge!]!, pageInfo: PageInfo!, totalCount: Int! }` for a node type. */
+export function Connection<T extends object>(node: ClassType<T>, name: string) {
+  @ObjectType(`${name}Edge`)
+  class Edge {
+    @Field() cursor!: string;
+    @Field(() => node) node!: T;
+  }
+  @ObjectType(`${name}Connection`)
+  class ConnectionType {
+    @Field(() => [Edge]) edges!: Edge[];
+    @Field(() => PageInfoType) pageInfo!: PageInfoType;
+    // A function on the page object, called by graphql's default resolver: counted only when selected.
+    @Field(() => Int, { simple: true }) totalCount!: () => Promise<number>;
+  }
+  return ConnectionType;
+}
+
+@ObjectType('Domain')
+export class DomainType {
+  @Field(() => ID) id!: string;
+  @Field() hostname!: string;
+  @Field() isPrimary!: boolean;
+  @Field() isActive!: boolean;
+}
+
+@ObjectType('Tenant')
+export class TenantType {
+  @Field(() => ID) id!: string;
+  @Field() name!: string;
+  @Field() slug!: string;
+  @Field() isActive!: boolean;
+  @Field(() => TenantStatus) status!: TenantStatus;
+  @Field(() => String, { nullable: true }) statusError?: string | null;
+  @Field(() => Date, { nullable: true }) preparationStartedAt?: Date | null;
+  @Field(() => Date, { nullable: true }) preparationCompletedAt?: Date | null;
+  @Field(() => [DomainType]) domains!: DomainType[];
+  @Field() createdAt!: Date;
+}
+export const TenantConnection = Connection(TenantType, 'Tenant');
+
+@ObjectType('User')
+export class UserType {
+  @Field(() => ID) id!: string;
+  @Field() email!: string;
+  @Field(() => Role) role!: Role;
+  @Field(() => TenantType, { nullable: true }) tenant?: TenantType | null;
+  @Field() createdAt!: Date;
+}
+
+@ObjectType('AuthPayload')
+export class AuthPayloadType {
+  @Field() accessToken!: string;
+  @Field() refreshToken!: string;
+  @Field() expiresAt!: Date;
+  @Field(() => UserType) user!: UserType;
+  @Field(() => TenantType, { nullable: true }) tenant?: TenantType | null;
+}
+
+@ObjectType('Product')
+export class ProductType {
+  @Field(() => ID) id!: string;
+  @Field() sku!: string;
+  @Field() name!: string;
+  @Field(() => Int) priceCents!: number;
+  @Field() createdAt!: Date;
+  @Field() updatedAt!: Date;
+}
+export const ProductConnection = Connection(ProductType, 'Product');
+
+@ObjectType('OrderLine')
+export class OrderLineType {
+  @Field(() => ID) id!: string;
+  @Field(() => ProductType) product!: ProductType;
+  @Field(() => Int) quantity!: number;
+  @Field(() => Int) unitPriceCents!: number;
+}
+
+@ObjectType('Order')
+export class OrderType {
+  @Field(() => ID) id!: string;
+  @Field(() => Int) number!: number;
+  @Field(() => OrderStatus) status!: OrderStatus;
+  // Declared lazily: Customer and Order refer to each other.
+  @Field(() => CustomerType) customer!: unknown;
+  @Field(() => [OrderLineType]) lines!: OrderLineType[];
+  @Field(() => Int) totalCents!: number;
+  @Field() createdAt!: Date;
+}
+export const OrderConnection = Connection(OrderType, 'Order');
+
+@ObjectType('Customer')
+export class CustomerType {
+  @Field(() => ID) id!: string;
+  @Field() name!: string;
+  @Field(() => String, { nullable: true }) email?: string | null;
+  @Field(() => OrderConnection) orders!: unknown;
+  @Field() createdAt!: Date;
+}
+export const CustomerConnection = Connection(CustomerType, 'Customer');
+
+@ObjectType('TenantStatusEvent')
+export class TenantStatusEventType {
+  @Field(() => ID) tenantId!: string;
+  @Field(() => TenantStatus) status!: TenantStatus;
+  @Field(() => String, { nullable: true }) error?: string | null;
+  @Field() at!: Date;
+}
+
+@Directive('@superadmin')
+@ObjectType('TenantReport')
+export class TenantReportType {
+  @Field(() => TenantType) tenant!: TenantType;
+  @Field(() => Int) customers!: number;
+  @Field(() => Int) orders!: number;
+  @Field(() => Int) revenueCents!: number;
+  @Field(() => Date, { nullable: true }) lastOrderAt?: Date | null;
+}
+
+@Directive('@superadmin')
+@ObjectType('AuditEvent')
+export class AuditEventType {
+  @Field(() => ID) id!: string;
+  @Field() action!: string;
+  @Field(() => ID, { nullable: true }) actorId?: string | null;
+  @Field(() => ID, { nullable: true }) tenantId?: string | null;
+  @Field(() => String, { nullable: true }) target?: string | null;
+  @Field() at!: Date;
+}
+export const AuditEventConnection = Connection(AuditEventType, 'AuditEvent');
+
+@InputType('SignUpInput')
+export class SignUpInput {
+  @Field() tenantName!: string;
+  @Field() slug!: string;
+  @Field() email!: string;
+  @Field() password!: string;
+}
+
+@InputType('LoginInput')
+export class LoginInput {
+  @Field() email!: string;
+  @Field() password!: string;
+  @Field(() => String, { nullable: true }) tenant?: string | null;
+}
+
+@InputType('CreateUserInput')
+export class CreateUserInput {
+  @Field() email!: string;
+  @Field() password!: string;
+  @Field(() => Role) role!: Role;
+}
+
+@InputType('ProductInput')
+export class ProductInput {
+  @Field() sku!: string;
+  @Field() name!: string;
+  @Field(() => Int) priceCents!: number;
+}
+
+@InputType('ProductPatch')
+export class ProductPatch {
+  @Field(() => String, { nullable: true }) sku?: string | null;
+  @Field(() => String, { nullable: true }) name?: string | null;
+  @Field(() => Int, { nullable: true }) priceCents?: number | null;
+}
+
+@InputType('CustomerInput')
+export class CustomerInput {
+  @Field() name!: string;
+  @Field(() => String, { nullable: true }) email?: string | null;
+}
+
+@InputType('OrderLineInput')
+export class OrderLineInput {
+  @Field(() => ID) productId!: string;
+  @Field(() => Int) quantity!: number;
+}
+
+@InputType('OrderInput')
+export class OrderInput {
+  @Field(() => ID) customerId!: string;
+  @Field(() => [OrderLineInput]) lines!: OrderLineInput[];
+}

@@ -1,0 +1,107 @@
+import cors from 'cors';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import helmet from 'helmet';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import type { Services } from '../context/requestContext.js';
+import { pendingMigrationNames } from '../db/database.js';
+import type { Orm } from '../db/orm.js';
+import type { Provisioner } from '../jobs/provisioner.js';
+import { TenantEvents } from '../jobs/tenantEvents.js';
+import { buildTenantrySchema } from '../schema/build.js';
+import { createGraphqlHttp } from './graphqlHttp.js';
+import { attachGraphqlWs } from './graphqlWs.js';
+import { Metrics } from './metrics.js';
+import { rateLimit } from './rateLimit.js';
+
+export interface AppOptions {
+  readonly config: Config;
+  readonly orm: Orm;
+  /** App-role connection URL: the event listener's own connection. */
+  readonly appUrl: string;
+  readonly jwtSecret: string;
+  readonly log: Logger;
+  readonly provisioner: Provisioner;
+  readonly rateLimitPerMinute?: number;
+}
+
+export interface App {
+  readonly server: http.Server;
+  readonly events: TenantEvents;
+  listen(port: number, host?: string): Promise<number>;
+  /** Graceful: stop accepting, finish in-flight requests, close sockets, stop listening for events. */
+  close(): Promise<void>;
+}
+
+/**
+ * The HTTP server: GraphQL over HTTP (Apollo) and WebSocket (graphql-ws) on one port and path, health,
+ * readiness and metrics. Where a request enters: `graphqlHttp.ts` / `graphqlWs.ts`; where its tenant is
+ * decided: src/context; where it is enforced: src/filters and the RLS policies.
+ */
+export async function createApp(options: AppOptions): Promise<App> {
+  const { config, orm, log } = options;
+  const events = new TenantEvents(options.appUrl, log);
+  await events.start();
+  const services: Services = { orm, config, jwtSecret: options.jwtSecret, log, provisioner: options.provisioner, events };
+  const metrics = new Metrics();
+  const schema = await buildTenantrySchema();
+  const graphql = await createGraphqlHttp(schema, services, metrics);
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', config.production ? 1 : false);
+  app.use(helmet());
+  app.use(cors({ origin: config.corsOrigins, allowedHeaders: ['content-type', 'authorization', 'x-tenant-id', 'apollo-require-preflight'], maxAge: 600 }));
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    try {
+      const pending = await pendingMigrationNames(orm);
+      if (pending.length > 0) return void res.status(503).json({ status: 'migrations pending', pending });
+      res.json({ status: 'ready' });
+    } catch {
+      res.status(503).json({ status: 'database unreachable' });
+    }
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  app.use('/graphql', rateLimit(options.rateLimitPerMinute ?? 1200), express.json({ limit: '1mb' }));
+  app.post('/graphql', graphql.handler);
+  app.get('/graphql', graphql.handler);
+  // A body that is not JSON: the contract's BAD_REQUEST, not an HTML error page.
+  app.use((err: Error & { status?: number; type?: string }, _req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) return next(err);
+    if (err.type === 'entity.parse.failed' || err.type === 'entity.too.large' || err.status === 400) {
+      return void res.status(400).json({ errors: [{ message: 'Malformed request body', extensions: { code: 'BAD_REQUEST' } }] });
+    }
+    log.error({ err }, 'unhandled error');
+    res.status(500).json({ errors: [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
+  });
+
+  const server = http.createServer(app);
+  const ws = attachGraphqlWs(server, schema, services, metrics);
+
+  return {
+    server,
+    events,
+    listen: (port, host) =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
+      }),
+    close: async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await ws.close();
+      await graphql.apollo.stop();
+      await closed;
+      await events.stop();
+    },
+  };
+}
