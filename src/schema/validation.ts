@@ -62,7 +62,7 @@ export function quantity(value: number, field = 'quantity'): number {
   return value;
 }
 
-export function first(value: number | undefined, fallback: number, field = 'first'): number {
+export function first(value: number | undefined | null, fallback: number, field = 'first'): number {
   const n = value ?? fallback;
   if (!Number.isInteger(n) || n < 1 || n > 100) throw badInput('first is 1–100', field);
   return n;

@@ -19,6 +19,9 @@ function freePort() {
 }
 
 export default async function globalSetup() {
+  // Cheap password hashing in tests (still argon2id); production keeps OWASP's parameters.
+  process.env.ARGON2_MEMORY_KIB ??= '1024';
+  process.env.ARGON2_TIME_COST ??= '1';
   if (process.env.TEST_DATABASE_URL) return; // an external server: tests create their databases there
   const dir = await mkdtemp(path.join(os.tmpdir(), 'tenantry-test-'));
   await chmod(dir, 0o755); // the `postgres` OS user must traverse it when we run as root

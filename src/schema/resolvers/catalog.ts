@@ -13,7 +13,7 @@ import * as v from '../validation.js';
 
 @ArgsType()
 class ProductsArgs {
-  @Field(() => Int, { defaultValue: 20 }) first!: number;
+  @Field(() => Int, { nullable: true, defaultValue: 20 }) first?: number | null;
   @Field(() => String, { nullable: true }) after?: string | null;
   @Field(() => String, { nullable: true }) search?: string | null;
 }

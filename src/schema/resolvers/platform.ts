@@ -16,14 +16,14 @@ import * as v from '../validation.js';
 @ArgsType()
 class TenantsArgs {
   @Field(() => TenantStatus, { nullable: true }) status?: TenantStatus | null;
-  @Field(() => Int, { defaultValue: 50 }) first!: number;
+  @Field(() => Int, { nullable: true, defaultValue: 50 }) first?: number | null;
   @Field(() => String, { nullable: true }) after?: string | null;
 }
 
 @ArgsType()
 class AuditEventsArgs {
   @Field(() => ID, { nullable: true }) tenantId?: string | null;
-  @Field(() => Int, { defaultValue: 50 }) first!: number;
+  @Field(() => Int, { nullable: true, defaultValue: 50 }) first?: number | null;
   @Field(() => String, { nullable: true }) after?: string | null;
 }
 

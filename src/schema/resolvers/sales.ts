@@ -16,7 +16,7 @@ import { likePattern } from './catalog.js';
 
 @ArgsType()
 class PageArgs {
-  @Field(() => Int, { defaultValue: 20 }) first!: number;
+  @Field(() => Int, { nullable: true, defaultValue: 20 }) first?: number | null;
   @Field(() => String, { nullable: true }) after?: string | null;
 }
 

@@ -25,7 +25,7 @@ export class TenancyResolver {
   @Mutation(() => DomainType, { description: 'ADMIN: a hostname for the own tenant; a new primary replaces the old one.' })
   async addDomain(
     @Arg('hostname') hostnameInput: string,
-    @Arg('isPrimary', { defaultValue: false }) isPrimary: boolean,
+    @Arg('isPrimary', () => Boolean, { nullable: true, defaultValue: false }) isPrimary: boolean | null,
     @Ctx() ctx: RequestContext,
   ): Promise<Domain> {
     const tenant = requireTenant(ctx);
@@ -36,7 +36,7 @@ export class TenancyResolver {
       async (em) => {
         if (await em.count(Domain, { hostname })) throw new AppError('CONFLICT', 'This hostname is taken', { field: 'hostname' });
         if (isPrimary) await em.nativeUpdate(Domain, { tenant: tenant.id, isPrimary: true }, { isPrimary: false });
-        const domain = em.create(Domain, { tenant: tenant.id, hostname, isPrimary });
+        const domain = em.create(Domain, { tenant: tenant.id, hostname, isPrimary: isPrimary ?? false });
         await em.flush();
         return domain;
       },
