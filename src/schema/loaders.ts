@@ -37,8 +37,8 @@ export function createLoaders(em: EntityManager): Loaders {
     },
     customerOrderCount: new DataLoader(async (ids) => {
       const rows = await em.execute<{ customer_id: string; n: number }[]>(
-        'select customer_id, count(*)::int as n from "order" where tenant_id = ? and customer_id = any(?::uuid[]) group by customer_id',
-        [requireScopedTenantId('customer orders'), ids],
+        'select customer_id, count(*)::int as n from "order" where tenant_id = ? and customer_id in (?) group by customer_id',
+        [requireScopedTenantId('customer orders'), [...ids]],
       );
       const counts = new Map(rows.map((r) => [r.customer_id, r.n]));
       return ids.map((id) => counts.get(id) ?? 0);
@@ -66,9 +66,9 @@ async function ordersPerCustomer(em: EntityManager, ids: readonly string[], limi
     `select tenant_id, id, number, status, customer_id, total_cents, created_at from (
        select o.*, row_number() over (partition by o.customer_id order by o.number desc) as rank
          from "order" o
-        where o.tenant_id = ? and o.customer_id = any(?::uuid[]) and (?::int is null or o.number < ?::int)
+        where o.tenant_id = ? and o.customer_id in (?) and (?::int is null or o.number < ?::int)
      ) ranked where rank <= ? order by customer_id, number desc`,
-    [requireScopedTenantId('customer orders'), ids, before ?? null, before ?? null, limit],
+    [requireScopedTenantId('customer orders'), [...ids], before ?? null, before ?? null, limit],
   );
   const orders = rows.map((row) => em.map(Order, row));
   return group(ids, orders, (o) => o.customer.id);

@@ -67,6 +67,14 @@ export async function createGraphqlHttp(schema: GraphQLSchema, services: Service
   return { apollo, handler };
 }
 
+/**
+ * The contract's status rule: a request that got no data back (data null or absent, or every root
+ * field null because it failed) takes the status of its first error; any data at all means 200.
+ */
+function hasAnyData(data: Record<string, unknown> | null | undefined): boolean {
+  return !!data && Object.values(data).some((v) => v !== null && v !== undefined);
+}
+
 function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
@@ -96,9 +104,7 @@ function operationPlugin(schema: GraphQLSchema, metrics: Metrics): ApolloServerP
         async willSendResponse({ response, errors, operation, request }) {
           const body = response.body.kind === 'single' ? response.body.singleResult : undefined;
           const firstCode = (body?.errors?.[0]?.extensions?.code ?? errors?.[0]?.extensions?.code) as string | undefined;
-          if (body && (body.data === null || body.data === undefined) && body.errors?.length) {
-            response.http.status = statusForCode(firstCode);
-          }
+          if (body?.errors?.length && !hasAnyData(body.data)) response.http.status = statusForCode(firstCode);
           metrics.observe(
             { operation: request.operationName ?? operation?.name?.value, type: operation?.operation, outcome: firstCode ?? 'ok', transport: 'http' },
             Number(process.hrtime.bigint() - started) / 1e9,
