@@ -50,8 +50,8 @@ export async function tenantNamedBy(em: EntityManager, hints: TenantHints, baseD
     const tenant = await findTenantByIdOrSlug(em, header);
     return tenant ? { tenant, error: null } : { tenant: null, error: new AppError('TENANT_NOT_FOUND', `No tenant "${header}"`) };
   }
-  const host = hints.host?.trim().toLowerCase().replace(/:\d+$/, '');
-  if (!host) return { tenant: null, error: null };
+  const host = hostname(hints.host);
+  if (!host || isIp(host)) return { tenant: null, error: null };
 
   const domain = await em.findOne(Domain, { hostname: host, isActive: true }, { populate: ['tenant'] });
   if (domain) return { tenant: domain.tenant.getEntity(), error: null };
@@ -66,6 +66,16 @@ export async function tenantNamedBy(em: EntityManager, hints: TenantHints, baseD
 
 export function findTenantByIdOrSlug(em: EntityManager, idOrSlug: string): Promise<Tenant | null> {
   return em.findOne(Tenant, UUID.test(idOrSlug) ? { id: idOrSlug.toLowerCase() } : { slug: idOrSlug.toLowerCase() });
+}
+
+/** `Host` without its port; IPv6 literals keep their brackets. */
+function hostname(host: string | undefined): string | undefined {
+  return host?.trim().toLowerCase().replace(/:\d+$/, '') || undefined;
+}
+
+/** An IP literal names no tenant (clients inside the network, health checks, tests). */
+function isIp(host: string): boolean {
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.startsWith('[');
 }
 
 function inactive(tenant: Tenant): AppError | null {

@@ -1,0 +1,52 @@
+import { createCustomer, createOrder, createProduct, readyTenant, type SignedUp } from '../support/fixtures.js';
+import { gql, startTestServer, type TestServer } from '../support/server.js';
+
+// The page of orders with customer and lines with product costs a fixed number of SQL statements,
+// whatever the page size: one per nesting level, thanks to the per-request DataLoaders.
+
+const QUERY = `query($first: Int) { orders(first: $first) { edges { node { number customer { name } lines { quantity product { name } } } } } }`;
+const queries: string[] = [];
+let server: TestServer;
+let tenant: SignedUp;
+
+beforeAll(async () => {
+  server = await startTestServer({ orm: { debug: ['query'], logger: (message: string) => queries.push(message) } });
+  tenant = await readyTenant(server, 'nplus');
+  const opts = { token: tenant.token };
+  const products = await Promise.all([1, 2, 3].map((i) => createProduct(server, opts, `P-${i}`, 100 * i)));
+  const customers = await Promise.all([1, 2, 3, 4, 5].map((i) => createCustomer(server, opts, `Customer ${i}`)));
+  for (let i = 0; i < 100; i++) {
+    await createOrder(server, opts, customers[i % customers.length], [
+      { productId: products[i % 3], quantity: 1 },
+      { productId: products[(i + 1) % 3], quantity: 2 },
+    ]);
+  }
+}, 60_000);
+afterAll(() => server.close());
+
+/** Data statements only: transaction control and the RLS setting are a constant 3 per request. */
+const isDataStatement = (q: string) => !/^\[query\] (begin|commit|rollback|savepoint|release savepoint|select set_config)\b/i.test(q);
+// eslint-disable-next-line no-control-regex
+const plain = (q: string) => q.replace(/\u001b\[\d+m/g, '');
+
+async function statementsFor(first: number): Promise<string[]> {
+  const r0 = await gql(server, '{ __typename }', {}, { token: tenant.token }); // identify() warm-up is per request too
+  expect(r0.status).toBe(200);
+  queries.length = 0;
+  const r = await gql(server, QUERY, { first }, { token: tenant.token });
+  expect(r.body.errors).toBeUndefined();
+  expect(r.body.data.orders.edges).toHaveLength(first);
+  expect(r.body.data.orders.edges[0].node.lines[0].product.name).toMatch(/^Product P-/);
+  return queries.map(plain).filter((q) => q.startsWith('[query]')).filter(isDataStatement);
+}
+
+test('100 orders with customers, lines and products take as many statements as 10', async () => {
+  const ten = await statementsFor(10);
+  const hundred = await statementsFor(100);
+  expect(hundred.length).toBe(ten.length);
+});
+
+test('the page takes at most 5 data statements in all, tenant lookup included', async () => {
+  const statements = await statementsFor(100);
+  expect(statements.length).toBeLessThanOrEqual(5);
+});
