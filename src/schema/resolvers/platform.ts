@@ -99,7 +99,7 @@ export class PlatformResolver {
                          and (?::timestamptz is null or created_at < ?::timestamptz)
                        group by tenant_id) o on o.tenant_id = t.id
           order by t.created_at desc, t.id desc`,
-        [from, from, to, to],
+        [from ?? null, from ?? null, to ?? null, to ?? null],
       );
       return rows.map((row) => ({
         tenant: em.map(Tenant, row),
