@@ -1,5 +1,5 @@
 import jwt from 'jsonwebtoken';
-import { randomUUID } from 'node:crypto';
+import { createSecretKey, type KeyObject, randomUUID } from 'node:crypto';
 import { Role } from '../entities/User.js';
 import { tokenExpired, unauthenticated } from '../errors.js';
 
@@ -15,10 +15,19 @@ export interface Principal {
   readonly exp: number;
 }
 
+// jsonwebtoken turns a string secret into a key on every call (trying it as a public key first);
+// a KeyObject made once per secret skips that work on the hot path.
+const keys = new Map<string, KeyObject>();
+function keyFor(secret: string): KeyObject {
+  let key = keys.get(secret);
+  if (!key) keys.set(secret, (key = createSecretKey(Buffer.from(secret, 'utf8'))));
+  return key;
+}
+
 export function signAccessToken(secret: string, user: { id: string; role: Role; tenantId: string | null }): { token: string; expiresAt: Date } {
   const claims: Record<string, unknown> = { role: user.role };
   if (user.tenantId) claims.tenantId = user.tenantId;
-  const token = jwt.sign(claims, secret, {
+  const token = jwt.sign(claims, keyFor(secret), {
     algorithm: 'HS256',
     subject: user.id,
     expiresIn: ACCESS_TOKEN_TTL_SECONDS,
@@ -35,7 +44,7 @@ export function signAccessToken(secret: string, user: { id: string; role: Role; 
 export function verifyAccessToken(secret: string, token: string): Principal {
   let payload: jwt.JwtPayload;
   try {
-    payload = jwt.verify(token, secret, { algorithms: ['HS256'] }) as jwt.JwtPayload;
+    payload = jwt.verify(token, keyFor(secret), { algorithms: ['HS256'] }) as jwt.JwtPayload;
   } catch (err) {
     if (err instanceof jwt.TokenExpiredError) throw tokenExpired();
     throw unauthenticated('Invalid access token');
