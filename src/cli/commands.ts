@@ -1,4 +1,5 @@
 import type { ParseArgsConfig } from 'node:util';
+import { createSuperadmin } from './createSuperadmin.js';
 
 export interface Command {
   readonly summary: string;
@@ -10,4 +11,6 @@ export interface Command {
 }
 
 /** Every CLI command by name. Each lives in its own module under src/cli/. */
-export const commands: Record<string, Command> = {};
+export const commands: Record<string, Command> = {
+  'create-superadmin': createSuperadmin,
+};

@@ -1,0 +1,32 @@
+import { ensureSuperadmin } from '../auth/superadmin.js';
+import { loadConfig } from '../config.js';
+import { openDatabase } from '../db/database.js';
+import type { Command } from './commands.js';
+
+export const createSuperadmin: Command = {
+  summary: 'Create a platform superadmin (no tenant) unless one with that email exists',
+  help: `Usage: npm run cli -- create-superadmin --email E --password P
+
+  --email      the superadmin's email (also read from SUPERADMIN_EMAIL)
+  --password   at least 10 characters (also read from SUPERADMIN_PASSWORD)
+
+Connects like the server (DATABASE_URL, else the embedded Postgres in DATA_DIR) and applies pending
+migrations first. Exit code 0 when created or already present.`,
+  options: { email: { type: 'string' }, password: { type: 'string' } },
+  async run(values) {
+    const email = (values.email as string | undefined) ?? process.env.SUPERADMIN_EMAIL;
+    const password = (values.password as string | undefined) ?? process.env.SUPERADMIN_PASSWORD;
+    if (!email || !password) {
+      process.stderr.write(`${this.help}\n`);
+      return 2;
+    }
+    const db = await openDatabase(loadConfig());
+    try {
+      const created = await ensureSuperadmin(db.orm, email, password);
+      process.stdout.write(created ? `created superadmin ${email}\n` : `superadmin ${email} already exists\n`);
+      return 0;
+    } finally {
+      await db.close();
+    }
+  },
+};
