@@ -101,14 +101,14 @@ function operationPlugin(schema: GraphQLSchema, metrics: Metrics): ApolloServerP
           enforceLimits(schema, document, operation, request.variables);
           await guardOperation(contextValue, rootFieldNames(document, operation), request.operationName ?? operation.name?.value);
         },
-        async willSendResponse({ response, errors, operation, request }) {
+        async willSendResponse({ response, errors, operation, request, contextValue }) {
           const body = response.body.kind === 'single' ? response.body.singleResult : undefined;
           const firstCode = (body?.errors?.[0]?.extensions?.code ?? errors?.[0]?.extensions?.code) as string | undefined;
           if (body?.errors?.length && !hasAnyData(body.data)) response.http.status = statusForCode(firstCode);
-          metrics.observe(
-            { operation: request.operationName ?? operation?.name?.value, type: operation?.operation, outcome: firstCode ?? 'ok', transport: 'http' },
-            Number(process.hrtime.bigint() - started) / 1e9,
-          );
+          const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+          const labels = { operation: request.operationName ?? operation?.name?.value, type: operation?.operation, outcome: firstCode ?? 'ok', transport: 'http' as const };
+          metrics.observe(labels, seconds);
+          contextValue.log.info({ ...labels, status: response.http.status ?? 200, durationMs: Math.round(seconds * 1000) }, 'graphql operation');
         },
       };
     },

@@ -145,7 +145,9 @@ export function attachGraphqlWs(httpServer: Server, schema: GraphQLSchema, servi
     } else {
       result = await runUnitOfWork(services, identity, guarded);
     }
-    observe(Symbol.asyncIterator in result ? 'ok' : String((result as ExecutionResult).errors?.[0]?.extensions?.code ?? 'ok'));
+    const outcome = Symbol.asyncIterator in result ? 'ok' : String((result as ExecutionResult).errors?.[0]?.extensions?.code ?? 'ok');
+    observe(outcome);
+    services.log.info({ requestId: identity.requestId, tenantId: identity.tenant?.id, userId: identity.principal?.userId, operation: preflight.operationName, outcome, transport: 'ws' }, 'graphql operation');
     return result;
   }
 
