@@ -1,5 +1,6 @@
 import type { Scenario } from '../harness.js';
 import { apiScenario } from './api.js';
+import { reportScenario } from './report.js';
 
 /** Every benchmark scenario, in the order they run. One module per scenario in this folder. */
-export const scenarios: Scenario[] = [apiScenario];
+export const scenarios: Scenario[] = [apiScenario, reportScenario];

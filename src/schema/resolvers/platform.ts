@@ -28,11 +28,27 @@ class AuditEventsArgs {
 }
 
 export interface TenantReportRow {
-  tenant: Tenant;
+  tenant: Pick<Tenant, 'id' | 'name' | 'slug' | 'isActive' | 'status' | 'statusError' | 'preparationStartedAt' | 'preparationCompletedAt' | 'createdAt'>;
   customers: number;
   orders: number;
   revenueCents: number;
   lastOrderAt: Date | null;
+}
+
+/** A report row's tenant as plain values: thousands of read-only rows need no entity hydration. */
+function tenantFromRow(row: Record<string, unknown>): TenantReportRow['tenant'] {
+  const date = (v: unknown) => (v ? new Date(v as string) : null);
+  return {
+    id: row.id as string,
+    name: row.name as string,
+    slug: row.slug as string,
+    isActive: row.is_active as boolean,
+    status: row.status as TenantStatus,
+    statusError: (row.status_error as string | null) ?? null,
+    preparationStartedAt: date(row.preparation_started_at),
+    preparationCompletedAt: date(row.preparation_completed_at),
+    createdAt: new Date(row.created_at as string),
+  };
 }
 
 /** Newest first, ties broken by id: the cursor is (createdAt, id). */
@@ -102,7 +118,7 @@ export class PlatformResolver {
         [from ?? null, from ?? null, to ?? null, to ?? null],
       );
       return rows.map((row) => ({
-        tenant: em.map(Tenant, row),
+        tenant: tenantFromRow(row),
         customers: Number(row.report_customers),
         orders: Number(row.report_orders),
         revenueCents: Number(row.report_revenue),
