@@ -15,7 +15,7 @@ import { createLogger } from '../../src/server/logger.js';
 import { percentile, type BenchRow, type Scenario } from '../harness.js';
 
 const SECRET = 'bench-secret-bench-secret-bench-secret';
-const CONCURRENCY = 8;
+const CONCURRENCY = Number(process.env.BENCH_API_CONCURRENCY ?? 8);
 const DURATION_MS = Number(process.env.BENCH_API_MS ?? 4000);
 
 const OPERATIONS = [

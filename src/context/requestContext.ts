@@ -80,6 +80,16 @@ export function runUnitOfWork<T>(services: Services, identity: RequestIdentity, 
     userId: identity.principal?.userId,
   });
   const withEm = (em: EntityManager) => fn({ ...identity, services, log, em, loaders: createLoaders(em) });
-  if (identity.tenant && !identity.tenantError) return inTenant(services.orm, identity.tenant.id, withEm);
+  if (identity.tenant && !identity.tenantError) {
+    return inTenant(services.orm, identity.tenant.id, async (em) => {
+      try {
+        return await withEm(em);
+      } finally {
+        // Mutations flush inside `mutate`; anything else loaded was only read. Clearing spares the
+        // commit's implicit flush a change-set scan over every entity the response touched.
+        em.clear();
+      }
+    });
+  }
   return withEm(services.orm.em.fork({ clear: true }) as EntityManager);
 }
