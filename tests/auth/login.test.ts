@@ -1,5 +1,5 @@
 import { PASSWORD, signUp, type SignedUp, SUPERADMIN_EMAIL, superadminToken, waitReady } from '../support/fixtures.js';
-import { BASE_DOMAIN, codeOf, gql, type GqlOptions, startTestServer, type TestServer, wsClient, wsRequest } from '../support/server.js';
+import { BASE_DOMAIN, codeOf, gql, type GqlOptions, startTestServer, type TestServer, wsClient, wsRequest, wsSubscribe } from '../support/server.js';
 import { claimsOf } from '../support/tokens.js';
 
 let server: TestServer;
@@ -174,4 +174,23 @@ describe('a deactivated tenant', () => {
     expect(again.body.errors).toBeUndefined();
     expect(again.body.data.login.tenant.slug).toBe('gone');
   });
+});
+
+test("deactivating a tenant ends its users' open subscriptions", async () => {
+  const live = await signUp(server, 'live-co');
+  await waitReady(server, live.token);
+  const client = wsClient(server, { token: live.token });
+  try {
+    const sub = wsSubscribe(client, 'subscription { tenantStatusChanged { status } }');
+    await sub.waitFor(1);
+    expect(sub.completed).toBe(false);
+    const r = await gql(server, 'mutation($id: ID!) { setTenantActive(tenantId: $id, isActive: false) { isActive } }', { id: live.tenantId }, { token: root });
+    expect(r.body.errors).toBeUndefined();
+    const deadline = Date.now() + 5000;
+    while (!sub.completed && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+    expect(sub.completed).toBe(true);
+    expect(sub.results).toHaveLength(1);
+  } finally {
+    await client.dispose();
+  }
 });
