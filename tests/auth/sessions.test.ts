@@ -123,6 +123,17 @@ test('logout leaves the other sessions alone', async () => {
   expect((await refresh(b.refreshToken)).body.errors).toBeUndefined();
 });
 
+test('a refresh token past its 30 days gives UNAUTHENTICATED', async () => {
+  const session = await login();
+  const { rows } = await server.db.owner.query(
+    "select extract(epoch from expires_at - created_at)::int as ttl from refresh_token order by created_at desc limit 1",
+  );
+  expect(rows[0].ttl).toBeGreaterThanOrEqual(30 * 24 * 3600 - 5);
+  expect(rows[0].ttl).toBeLessThanOrEqual(30 * 24 * 3600 + 5);
+  await server.db.owner.query("update refresh_token set expires_at = now() - interval '1 second' where created_at = (select max(created_at) from refresh_token)");
+  expectUnauthenticated(await refresh(session.refreshToken));
+});
+
 test('a garbage refresh token gives UNAUTHENTICATED', async () => {
   for (const t of ['garbage', '', 'x'.repeat(500), acme.token]) {
     expectUnauthenticated(await refresh(t));
