@@ -41,22 +41,40 @@ export async function issueSession(em: EntityManager, secret: string, user: User
 export async function rotateSession(em: EntityManager, secret: string, presented: string): Promise<Session> {
   const token = await em.findOne(RefreshToken, { tokenHash: hashToken(presented) }, { populate: ['user'] });
   if (!token || token.revokedAt || token.expiresAt <= new Date()) throw unauthenticated('Invalid refresh token');
-  // Conditional update: of two concurrent refreshes with the same token, exactly one wins.
-  const won = await em.nativeUpdate(RefreshToken, { id: token.id, spentAt: null }, { spentAt: new Date() });
-  if (won === 0) {
-    await revokeFamily(em, token.familyId);
-    throw unauthenticated('Refresh token reuse detected: the session has been revoked');
-  }
   const user = token.user.getEntity();
   await assertTenantActive(em, user);
-  return issueSession(em, secret, user, token.familyId);
+  // Committed whether the token wins or is found replayed: the revocation must stick though the call fails.
+  const session = await em.transactional(async (tx) => {
+    await lockFamily(tx, token.familyId);
+    // Conditional update: of two concurrent refreshes with the same token, exactly one wins.
+    const won = await tx.nativeUpdate(RefreshToken, { id: token.id, spentAt: null, revokedAt: null }, { spentAt: new Date() });
+    if (won === 0) {
+      await revokeFamily(tx, token.familyId);
+      return null;
+    }
+    return issueSession(tx, secret, user, token.familyId);
+  });
+  if (!session) throw unauthenticated('Refresh token reuse detected: the session has been revoked');
+  return session;
 }
 
 /** Ends the session `presented` belongs to. */
 export async function endSession(em: EntityManager, presented: string): Promise<void> {
   const token = await em.findOne(RefreshToken, { tokenHash: hashToken(presented) });
   if (!token || token.revokedAt || token.spentAt) throw unauthenticated('Invalid refresh token');
-  await revokeFamily(em, token.familyId);
+  await em.transactional(async (tx) => {
+    await lockFamily(tx, token.familyId);
+    await revokeFamily(tx, token.familyId);
+  });
+}
+
+/**
+ * Serializes spending, issuing and revoking within one family until the transaction ends. Without it,
+ * a replay detected between a concurrent winner's spend and its insert revokes the family without the
+ * winner's new token, which then lives on.
+ */
+async function lockFamily(em: EntityManager, familyId: string): Promise<void> {
+  await em.execute('select pg_advisory_xact_lock(hashtextextended(?, 0))', [familyId]);
 }
 
 async function revokeFamily(em: EntityManager, familyId: string): Promise<void> {

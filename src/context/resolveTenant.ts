@@ -26,7 +26,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  * header, (3) the Host (an active domain's hostname, else `<slug>.<baseDomain>`).
  *
  * A token that carries a tenant decides alone; a header or host naming another tenant is
- * TENANT_MISMATCH. Superadmins and anonymous callers get the tenant named by (2) or (3), if any.
+ * TENANT_MISMATCH, a header naming no tenant TENANT_NOT_FOUND. Superadmins and anonymous callers get
+ * the tenant named by (2) or (3), if any.
  */
 export async function resolveTenant(em: EntityManager, principal: Principal | null, hints: TenantHints, baseDomain: string): Promise<TenantResolution> {
   const named = await tenantNamedBy(em, hints, baseDomain);
@@ -34,7 +35,9 @@ export async function resolveTenant(em: EntityManager, principal: Principal | nu
   if (principal?.tenantId) {
     const tenant = await em.findOne(Tenant, principal.tenantId);
     if (!tenant) return { tenant: null, error: new AppError('UNAUTHENTICATED', 'The token names no tenant that exists') };
-    if ((named.tenant && named.tenant.id !== tenant.id) || (named.error && hints.header)) {
+    // A header naming no tenant is TENANT_NOT_FOUND whoever sends it ("Unknown tenant"); an unknown host is ignored.
+    if (named.error && hints.header) return { tenant: null, error: named.error };
+    if (named.tenant && named.tenant.id !== tenant.id) {
       return { tenant: null, error: new AppError('TENANT_MISMATCH', 'This token belongs to another tenant') };
     }
     return { tenant, error: inactive(tenant) };

@@ -47,6 +47,9 @@ export async function createTestDatabase(options: { poolSize?: number } = {}): P
   const appUrl = await enableAppRoleLogin(ownerUrl, 'tenantry-test-app-password');
   const orm = await createOrm(appUrl, { pool: { min: 0, max: options.poolSize ?? 10 } });
   const owner = new pg.Pool({ connectionString: ownerUrl, max: 3 });
+  // pg-pool's end() resolves before its idle clients' sockets are closed; when the run's last file ends,
+  // globalTeardown stops Postgres, which terminates them, and an unheard pool 'error' crashed the process.
+  owner.on('error', () => undefined);
   return {
     orm,
     ownerUrl,

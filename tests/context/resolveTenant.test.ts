@@ -1,0 +1,205 @@
+import { createProduct, readyTenant, type SignedUp, superadminToken } from '../support/fixtures.js';
+import { BASE_DOMAIN, codeOf, gql, type GqlOptions, type GqlResponse, startTestServer, type TestServer, wsClient, wsRequest } from '../support/server.js';
+import { claimsOf } from '../support/tokens.js';
+
+let server: TestServer;
+let a: SignedUp;
+let b: SignedUp;
+let root: string;
+const UNKNOWN_ID = '00000000-0000-4000-8000-000000000000';
+
+beforeAll(async () => {
+  server = await startTestServer();
+  [a, b] = await Promise.all([readyTenant(server, 'alpha'), readyTenant(server, 'bravo')]);
+  await createProduct(server, { token: a.token }, 'A-ONLY');
+  await createProduct(server, { token: b.token }, 'B-ONLY');
+  const domain = await gql(server, 'mutation { addDomain(hostname: "shop.bravo-store.example") { id } }', {}, { token: b.token });
+  expect(domain.body.errors).toBeUndefined();
+  root = await superadminToken(server);
+});
+afterAll(() => server.close());
+
+const SKUS = '{ products { edges { node { sku } } } }';
+const skus = (r: GqlResponse) => r.body.data?.products.edges.map((e: { node: { sku: string } }) => e.node.sku);
+
+function expectFailure(r: GqlResponse, code: string, status: number) {
+  expect({ status: r.status, code: codeOf(r), data: r.body.data ?? null }).toEqual({ status, code, data: null });
+}
+
+const audits = async (tenantId: string, actorId: string) =>
+  (await server.db.owner.query('select target from audit_event where action = $1 and tenant_id = $2 and actor_id = $3', ['superadmin.tenantAccess', tenantId, actorId])).rows;
+
+describe('a tenant token', () => {
+  test('acts in its own tenant and sees only its data', async () => {
+    const r = await gql(server, SKUS, {}, { token: a.token });
+    expect(r.status).toBe(200);
+    expect(skus(r)).toEqual(['A-ONLY']);
+  });
+
+  test('with x-tenant-id of another tenant (id or slug) gives TENANT_MISMATCH (403) and no data', async () => {
+    for (const tenant of [b.tenantId, 'bravo', b.tenantId.toUpperCase()]) {
+      const r = await gql(server, SKUS, {}, { token: a.token, tenant });
+      expectFailure(r, 'TENANT_MISMATCH', 403);
+      expect(JSON.stringify(r.body)).not.toContain('ONLY');
+    }
+  });
+
+  test('with the Host of another tenant (subdomain or custom domain) gives TENANT_MISMATCH (403)', async () => {
+    for (const host of [`bravo.${BASE_DOMAIN}`, 'shop.bravo-store.example', 'SHOP.Bravo-Store.example:8443']) {
+      const r = await gql(server, SKUS, {}, { token: a.token, host });
+      expectFailure(r, 'TENANT_MISMATCH', 403);
+      expect(JSON.stringify(r.body)).not.toContain('ONLY');
+    }
+  });
+
+  test('with a mismatching header, mutations write nothing', async () => {
+    const r = await gql(server, 'mutation { createCustomer(input: {name: "Intruder"}) { id } }', {}, { token: a.token, tenant: 'bravo' });
+    expectFailure(r, 'TENANT_MISMATCH', 403);
+    const { rows } = await server.db.owner.query('select tenant_id from customer where name = $1', ['Intruder']);
+    expect(rows).toEqual([]);
+  });
+
+  test('with a mismatching header, even me and currentTenant fail', async () => {
+    expectFailure(await gql(server, '{ me { id } currentTenant { id } }', {}, { token: a.token, tenant: 'bravo' }), 'TENANT_MISMATCH', 403);
+  });
+
+  test('with x-tenant-id or Host naming its own tenant (id, slug, subdomain) works', async () => {
+    const own: GqlOptions[] = [{ tenant: a.tenantId }, { tenant: 'alpha' }, { host: `alpha.${BASE_DOMAIN}` }, { tenant: 'alpha', host: `alpha.${BASE_DOMAIN}` }];
+    for (const options of own) {
+      const r = await gql(server, SKUS, {}, { token: a.token, ...options });
+      expect({ options, status: r.status, skus: skus(r) }).toEqual({ options, status: 200, skus: ['A-ONLY'] });
+    }
+  });
+
+  test('with a Host that names no tenant (an IP, an unrelated name) works in its own tenant', async () => {
+    for (const host of ['127.0.0.1', 'api.example.org', `www.${BASE_DOMAIN}`]) {
+      const r = await gql(server, SKUS, {}, { token: a.token, host });
+      expect({ host, skus: skus(r) }).toEqual({ host, skus: ['A-ONLY'] });
+    }
+  });
+
+  test('with x-tenant-id naming no tenant gives TENANT_NOT_FOUND (404)', async () => {
+    for (const tenant of [UNKNOWN_ID, 'no-such-tenant']) {
+      expectFailure(await gql(server, SKUS, {}, { token: a.token, tenant }), 'TENANT_NOT_FOUND', 404);
+    }
+  });
+
+  test('over WebSocket with connectionParams x-tenant-id of another tenant gives TENANT_MISMATCH and no data', async () => {
+    const client = wsClient(server, { token: a.token, tenant: 'bravo' });
+    try {
+      const r = await wsRequest(client, SKUS);
+      expect(r.data ?? null).toBeNull();
+      expect(r.errors?.map((e) => e.extensions?.code)).toEqual(['TENANT_MISMATCH']);
+      const mutation = await wsRequest(client, 'mutation { createCustomer(input: {name: "WS intruder"}) { id } }');
+      expect(mutation.errors?.[0].extensions?.code).toBe('TENANT_MISMATCH');
+    } finally {
+      await client.dispose();
+    }
+    const { rows } = await server.db.owner.query('select 1 from customer where name = $1', ['WS intruder']);
+    expect(rows).toEqual([]);
+  });
+
+  test('over WebSocket with connectionParams x-tenant-id of its own tenant works', async () => {
+    const client = wsClient(server, { token: a.token, tenant: 'alpha' });
+    try {
+      const r = await wsRequest(client, SKUS);
+      expect(r.errors).toBeUndefined();
+      expect(r.data.products.edges).toEqual([{ node: { sku: 'A-ONLY' } }]);
+    } finally {
+      await client.dispose();
+    }
+  });
+});
+
+describe('without a token', () => {
+  test('tenant data gives UNAUTHENTICATED (401) even when the tenant is named', async () => {
+    for (const query of [SKUS, '{ customers { totalCount } }', '{ orders { totalCount } }', '{ users { id } }']) {
+      for (const options of [{}, { tenant: 'alpha' }, { host: `alpha.${BASE_DOMAIN}` }] as GqlOptions[]) {
+        const r = await gql(server, query, {}, options);
+        expect({ query, options, status: r.status, code: codeOf(r), data: r.body.data ?? null }).toEqual({ query, options, status: 401, code: 'UNAUTHENTICATED', data: null });
+      }
+    }
+  });
+
+  test('currentTenant gives UNAUTHENTICATED (401): a failed nullable root field alone is no data', async () => {
+    for (const options of [{}, { tenant: 'alpha' }] as GqlOptions[]) {
+      const r = await gql(server, '{ currentTenant { id } }', {}, options);
+      expect(r.status).toBe(401);
+      expect(r.body.data ?? { currentTenant: null }).toEqual({ currentTenant: null });
+      expect(codeOf(r)).toBe('UNAUTHENTICATED');
+    }
+  });
+
+  test('me is null', async () => {
+    const r = await gql(server, '{ me { id } }', {}, { tenant: 'alpha' });
+    expect(r.status).toBe(200);
+    expect(r.body).toEqual({ data: { me: null } });
+  });
+
+  test('a header naming no tenant gives TENANT_NOT_FOUND (404)', async () => {
+    expectFailure(await gql(server, SKUS, {}, { tenant: 'no-such-tenant' }), 'TENANT_NOT_FOUND', 404);
+    expectFailure(await gql(server, SKUS, {}, { tenant: UNKNOWN_ID }), 'TENANT_NOT_FOUND', 404);
+  });
+});
+
+describe('a superadmin token', () => {
+  test('without a tenant gets TENANT_REQUIRED (400) on tenant data', async () => {
+    for (const query of [SKUS, '{ customers { totalCount } }', '{ orders { totalCount } }', '{ users { id } }']) {
+      const r = await gql(server, query, {}, { token: root });
+      expect({ query, status: r.status, code: codeOf(r), data: r.body.data ?? null }).toEqual({ query, status: 400, code: 'TENANT_REQUIRED', data: null });
+    }
+  });
+
+  test('without a tenant writes nothing to any tenant', async () => {
+    const r = await gql(server, 'mutation { createCustomer(input: {name: "Nowhere"}) { id } }', {}, { token: root });
+    expectFailure(r, 'TENANT_REQUIRED', 400);
+    const { rows } = await server.db.owner.query('select 1 from customer where name = $1', ['Nowhere']);
+    expect(rows).toEqual([]);
+  });
+
+  test("with x-tenant-id sees that tenant's data, and the access is audited", async () => {
+    const actor = claimsOf(root).sub;
+    const before = await audits(b.tenantId, actor);
+    const r = await gql(server, SKUS, {}, { token: root, tenant: b.tenantId });
+    expect(r.status).toBe(200);
+    expect(skus(r)).toEqual(['B-ONLY']);
+    const after = await audits(b.tenantId, actor);
+    expect(after.length).toBe(before.length + 1);
+  });
+
+  test("with x-tenant-id as a slug or with the tenant's Host acts in that tenant, audited each time", async () => {
+    const actor = claimsOf(root).sub;
+    const before = await audits(a.tenantId, actor);
+    for (const options of [{ tenant: 'alpha' }, { host: `alpha.${BASE_DOMAIN}` }] as GqlOptions[]) {
+      const r = await gql(server, SKUS, {}, { token: root, ...options });
+      expect({ options, skus: skus(r) }).toEqual({ options, skus: ['A-ONLY'] });
+    }
+    expect((await audits(a.tenantId, actor)).length).toBe(before.length + 2);
+  });
+
+  test('acting in a tenant over WebSocket is audited too', async () => {
+    const actor = claimsOf(root).sub;
+    const before = await audits(b.tenantId, actor);
+    const client = wsClient(server, { token: root, tenant: 'bravo' });
+    try {
+      const r = await wsRequest(client, SKUS);
+      expect(r.data.products.edges).toEqual([{ node: { sku: 'B-ONLY' } }]);
+    } finally {
+      await client.dispose();
+    }
+    expect((await audits(b.tenantId, actor)).length).toBe(before.length + 1);
+  });
+
+  test('without a tenant is not audited as tenant access', async () => {
+    const actor = claimsOf(root).sub;
+    const before = (await server.db.owner.query('select count(*)::int as n from audit_event where action = $1 and actor_id = $2', ['superadmin.tenantAccess', actor])).rows[0].n;
+    await gql(server, '{ me { id } }', {}, { token: root });
+    const after = (await server.db.owner.query('select count(*)::int as n from audit_event where action = $1 and actor_id = $2', ['superadmin.tenantAccess', actor])).rows[0].n;
+    expect(after).toBe(before);
+  });
+
+  test('with x-tenant-id naming no tenant gets TENANT_NOT_FOUND (404)', async () => {
+    expectFailure(await gql(server, SKUS, {}, { token: root, tenant: 'no-such-tenant' }), 'TENANT_NOT_FOUND', 404);
+    expectFailure(await gql(server, SKUS, {}, { token: root, host: `no-such-tenant.${BASE_DOMAIN}` }), 'TENANT_NOT_FOUND', 404);
+  });
+});
