@@ -145,7 +145,7 @@ export class PlatformResolver {
   }
 
   @Directive('@superadmin')
-  @Mutation(() => TenantType, { description: "Deactivating ends the tenant's sessions and subscriptions." })
+  @Mutation(() => TenantType, { description: "While deactivated, the tenant's users get TENANT_INACTIVE on everything and their subscriptions end." })
   setTenantActive(@Arg('tenantId', () => ID) id: string, @Arg('isActive') isActive: boolean, @Ctx() ctx: RequestContext): Promise<Tenant> {
     const actor = requireSuperadmin(ctx);
     const tenantId = v.id(id, 'tenantId');
