@@ -230,6 +230,16 @@ describe('asPlatform', () => {
     expect(await auditEvents()).toEqual([]);
   });
 
+  test('cannot write through an uninitialized reference (write guard)', async () => {
+    const [{ id }] = (await db.owner.query('select id from product where tenant_id = $1', [B])).rows;
+    const attempt = asPlatform(db.orm, { action: 'test.blind' }, async (em) => {
+      em.remove(em.getReference(Product, [B, id]));
+      await em.flush();
+    });
+    await expect(attempt).rejects.toThrow(/through an uninitialized reference/);
+    expect((await db.owner.query('select 1 from product where tenant_id = $1 and id = $2', [B, id])).rowCount).toBe(1);
+  });
+
   test('tenant work after asPlatform is scoped again', async () => {
     await asPlatform(db.orm, { action: 'test.report' }, (em) => em.find(Product, {}));
     const tenants = await inTenant(db.orm, A, async (em) => (await em.find(Product, {})).map((p) => p.tenant.id));

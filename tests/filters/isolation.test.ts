@@ -531,6 +531,16 @@ describe('tenant A', () => {
     expect(rows).toEqual([{ tenant_id: A.tenant }]);
   });
 
+  test('a change through an uninitialized reference is refused even for A’s own row (write guard)', async () => {
+    const attempt = inTenant(db.orm, A.tenant, async (em) => {
+      em.assign(em.getReference(Product, [A.tenant, A.spareProduct]), { name: 'changed blind' });
+      await em.flush();
+    });
+    await expect(attempt).rejects.toThrow(/through an uninitialized reference/);
+    const { rows } = await db.owner.query('select name from product where tenant_id = $1 and id = $2', [A.tenant, A.spareProduct]);
+    expect(rows).toEqual([{ name: 'Spare product A' }]);
+  });
+
   test('upsert naming B’s id under tenant A writes only A’s own row (composite primary key)', async () => {
     await inTenant(db.orm, A.tenant, (em) =>
       em.upsert(Product, {
