@@ -85,6 +85,8 @@ async function openBenchDatabase(server: BenchServer, name: string): Promise<Ben
   const appUrl = await enableAppRoleLogin(ownerUrl, 'bench-app-password');
   const owner = new pg.Pool({ connectionString: ownerUrl, max: 1 });
   const app = new pg.Pool({ connectionString: appUrl, max: 1 });
+  // An idle client's connection error is emitted on the pool; unheard, it kills the process.
+  for (const pool of [owner, app]) pool.on('error', (err) => process.stderr.write(`bench ${name}: idle connection error: ${err.message}\n`));
   const orm = await createOrm(appUrl, { pool: { min: 1, max: 1 } });
   await assertSubjectToRls(orm);
   const ownerOrm = await createOrm(ownerUrl, { pool: { min: 1, max: 1 } });
