@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { Config } from '../config.js';
 import { devSecret } from '../devSecrets.js';
 import { migrationsList } from '../migrations/index.js';
+import { JOB_SCHEMA } from '../migrations/Migration20261125001000JobQueue.js';
 import { startEmbeddedPostgres } from './embedded.js';
 import { createOrm, type Orm } from './orm.js';
 import { APP_ROLE } from './roles.js';
@@ -93,15 +94,23 @@ export async function enableAppRoleLogin(ownerUrl: string, password: string): Pr
  * as any of those.
  */
 export async function assertSubjectToRls(orm: Orm): Promise<void> {
-  const [role] = await orm.em.getConnection().execute<{ rolname: string; rolsuper: boolean; rolbypassrls: boolean; rolinherit: boolean; owned: number }[]>(
+  const [role] = await orm.em.getConnection().execute<
+    { rolname: string; rolsuper: boolean; rolbypassrls: boolean; rolinherit: boolean; owned: number; privileged_member_of: string | null }[]
+  >(
     `select r.rolname, r.rolsuper, r.rolbypassrls, r.rolinherit,
-            (select count(*)::int from pg_tables t where t.tableowner = current_user and t.schemaname = current_schema()) as owned
+            (select count(*)::int from pg_class c join pg_namespace n on n.oid = c.relnamespace
+              where c.relowner = r.oid and n.nspname not in ('pg_catalog', 'information_schema', ?)
+                and n.nspname not like 'pg_toast%') as owned,
+            (select string_agg(p.rolname, ', ') from pg_roles p
+              where (p.rolsuper or p.rolbypassrls) and p.oid <> r.oid and pg_has_role(r.oid, p.oid, 'MEMBER')) as privileged_member_of
        from pg_roles r where r.rolname = current_user`,
+    [JOB_SCHEMA],
   );
   const problems = [
     role.rolsuper && 'is a superuser',
     role.rolbypassrls && 'has BYPASSRLS',
-    role.owned > 0 && `owns ${role.owned} table(s)`,
+    role.owned > 0 && `owns ${role.owned} relation(s) outside the job queue's schema`,
+    role.privileged_member_of && `can SET ROLE to ${role.privileged_member_of} (superuser or BYPASSRLS)`,
     role.rolinherit && 'has INHERIT (the platform role would apply to every request)',
   ].filter(Boolean);
   if (problems.length > 0) {

@@ -72,7 +72,26 @@ test('refuses a role that owns tables', async () => {
   const role = roles.at(-1)!;
   await db.owner.query(`create table owned_${suffix} (id int)`);
   await db.owner.query(`alter table owned_${suffix} owner to ${role}`);
-  expect(await verdict(url)).toMatch(/owns 1 table\(s\)/);
+  expect(await verdict(url)).toMatch(/owns 1 relation\(s\) outside the job queue's schema/);
+});
+
+test('refuses a role that owns a relation in another schema', async () => {
+  const url = await loginRole('elsewhere', 'nosuperuser nobypassrls noinherit');
+  const role = roles.at(-1)!;
+  await db.owner.query(`create schema side_${suffix}`);
+  await db.owner.query(`create sequence side_${suffix}.seq`);
+  await db.owner.query(`alter sequence side_${suffix}.seq owner to ${role}`);
+  expect(await verdict(url)).toMatch(/owns 1 relation\(s\)/);
+  await db.owner.query(`drop schema side_${suffix} cascade`);
+});
+
+test('refuses a NOINHERIT role that can SET ROLE to a BYPASSRLS role', async () => {
+  const privileged = `startup_privileged_${suffix}`;
+  await db.owner.query(`create role ${privileged} nologin bypassrls`);
+  roles.push(privileged);
+  const url = await loginRole('climber', 'nosuperuser nobypassrls noinherit');
+  await db.owner.query(`grant ${privileged} to ${roles.at(-1)!}`);
+  expect(await verdict(url)).toMatch(new RegExp(`can SET ROLE to ${privileged} \\(superuser or BYPASSRLS\\)`));
 });
 
 test('refuses an INHERIT member of the platform role', async () => {
