@@ -6,7 +6,7 @@ import path from 'node:path';
  * A development secret kept in the data dir, created on first use. Never used in production: there
  * the caller refuses to start without the real one.
  */
-export function devSecret(dataDir: string, name: 'jwtSecret' | 'appDbPassword'): string {
+export function devSecret(dataDir: string, name: 'jwtSecret'): string {
   const file = path.join(dataDir, 'dev-secrets.json');
   const secrets: Record<string, string> = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
   if (!secrets[name]) {

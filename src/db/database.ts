@@ -1,6 +1,6 @@
+import { createHmac } from 'node:crypto';
 import pg from 'pg';
 import type { Config } from '../config.js';
-import { devSecret } from '../devSecrets.js';
 import { migrationsList } from '../migrations/index.js';
 import { JOB_SCHEMA } from '../migrations/Migration20261125001000JobQueue.js';
 import { startEmbeddedPostgres } from './embedded.js';
@@ -31,7 +31,7 @@ export async function openDatabase(config: Config, options: OpenOptions = {}): P
   if (embedded) await ensureDatabaseExists(embedded.url('postgres'), 'tenantry');
 
   if (options.migrate ?? true) await migrate(ownerUrl);
-  const appUrl = config.appDatabaseUrl ?? (await enableAppRoleLogin(ownerUrl, appDbPassword(config)));
+  const appUrl = config.appDatabaseUrl ?? (await enableAppRoleLogin(ownerUrl, appDbPassword(config, ownerUrl)));
   const orm = await createOrm(appUrl, { pool: { min: 0, max: options.poolSize ?? 10 } });
   try {
     await assertSubjectToRls(orm);
@@ -50,12 +50,15 @@ export async function openDatabase(config: Config, options: OpenOptions = {}): P
   };
 }
 
-function appDbPassword(config: Config): string {
+/**
+ * The app role's password: APP_DB_PASSWORD, else derived from the owner's credentials (HMAC), so every
+ * process given the same DATABASE_URL (servers, workers, CLI) agrees on it without storing anything,
+ * and nobody without the owner's password can compute it.
+ */
+export function appDbPassword(config: Pick<Config, 'appDbPassword'>, ownerUrl: string): string {
   if (config.appDbPassword) return config.appDbPassword;
-  if (config.production) {
-    throw new Error(`Set APP_DATABASE_URL (a login as role ${APP_ROLE}) or APP_DB_PASSWORD in production.`);
-  }
-  return devSecret(config.dataDir, 'appDbPassword');
+  const owner = new URL(ownerUrl);
+  return createHmac('sha256', `${owner.username}:${decodeURIComponent(owner.password)}`).update(`${APP_ROLE}@${owner.host}${owner.pathname}`).digest('base64url');
 }
 
 const MIGRATION_LOCK = 7_236_002;
