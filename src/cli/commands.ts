@@ -1,4 +1,6 @@
 import type { ParseArgsConfig } from 'node:util';
+import { makeLegacyFixtureCommand } from './makeLegacyFixture.js';
+import { migrateSchemasCommand } from './migrateSchemas.js';
 
 export interface Command {
   readonly summary: string;
@@ -10,4 +12,7 @@ export interface Command {
 }
 
 /** Every CLI command by name. Each lives in its own module under src/cli/. */
-export const commands: Record<string, Command> = {};
+export const commands: Record<string, Command> = {
+  'make-legacy-fixture': makeLegacyFixtureCommand,
+  'migrate-schemas': migrateSchemasCommand,
+};
