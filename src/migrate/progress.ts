@@ -39,7 +39,8 @@ class SilentProgress implements Progress {
 interface TableProgress {
   readonly total: number;
   done: number;
-  readonly startedAt: number;
+  /** When its copy began: the tables of a tenant are copied one after the other. */
+  startedAt: number;
 }
 
 /** A tenant being copied: its tables still to finish, and the one rows arrived for last. */
@@ -81,7 +82,11 @@ abstract class Tracker implements Progress {
     const t = a?.tables.get(table);
     this.finishedTable(tenant, table, copied, t ? (Date.now() - t.startedAt) / 1000 : 0);
     a?.tables.delete(table);
-    if (a && a.current === table) a.current = a.tables.keys().next().value ?? table;
+    if (a && a.current === table) {
+      a.current = a.tables.keys().next().value ?? table;
+      const next = a.tables.get(a.current);
+      if (next) next.startedAt = Date.now();
+    }
     this.changed();
   }
   tenantDone(tenant: string, outcome: string, ok: boolean): void {
@@ -173,7 +178,7 @@ class TtyProgress extends Tracker {
     this.timer = undefined;
     this.lastDraw = Date.now();
     this.clear();
-    const width = Math.max(40, (this.out.columns ?? 100) - 1);
+    const width = Math.max(40, (this.out.columns || 120) - 1);
     const lines = [...this.active].flatMap(([tenant, a]) => {
       const t = a.tables.get(a.current);
       return t ? [`  ${tenant.slice(0, 28).padEnd(28)} ${a.current.padEnd(11)} ${barText(t)}`.slice(0, width)] : [];
