@@ -2,7 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Orm } from '../db/orm.js';
 import { inTenant } from '../filters/inTenant.js';
 import type { Snapshot } from './source.js';
-import { qi, txQuery } from './sql.js';
+import { qi, ql, txQuery } from './sql.js';
 import type { TenantSql } from './tenantSql.js';
 
 /** Row count and content checksum of one side of one table. */
@@ -29,39 +29,43 @@ const AGGREGATE = `select count(*)::bigint::text as rows,
        md5(coalesce(sum(('x' || substr(h, 1, 16))::bit(64)::bigint::numeric), 0)::text || ':' ||
            coalesce(sum(('x' || substr(h, 17, 16))::bit(64)::bigint::numeric), 0)::text) as checksum`;
 
-/** Source side, in the tenant's snapshot; only rows the copy keeps when it filtered invalid ones. */
-export async function sourceDigest(snap: Snapshot, sql: TenantSql, table: string, onlyValid: boolean): Promise<TableDigest> {
-  const mapping = sql.mapping(table);
-  if (!mapping.source) return emptyDigest();
-  const s = sql.alias('s');
-  const m = sql.alias('m');
-  const [r] = await snap.query<{ rows: string; checksum: string }>(
-    `${AGGREGATE} from (select ${sql.rowHashSource(table, s, m)} as h from ${sql.from(table)} ${s} ${sql.lateral(table, s, m)}
-                        ${onlyValid ? `where ${sql.valid(table, s)}` : ''}) q`,
-  );
-  return { rows: Number(r.rows), checksum: r.checksum };
+/**
+ * Source side, in the tenant's snapshot, all tables in one statement; only the rows the copy keeps
+ * when it filtered invalid ones. A table the legacy schema lacks is empty.
+ */
+async function sourceDigests(snap: Snapshot, sql: TenantSql, tables: readonly { table: string; onlyValid: boolean }[]): Promise<Map<string, TableDigest>> {
+  const parts = tables
+    .filter(({ table }) => sql.mapping(table).source)
+    .map(({ table, onlyValid }) => {
+      const s = sql.alias('s');
+      const m = sql.alias('m');
+      return `${AGGREGATE}, ${ql(table)} as "table" from (select ${sql.rowHashSource(table, s, m)} as h from ${sql.from(table)} ${s} ${sql.lateral(table, s, m)}
+                        ${onlyValid ? `where ${sql.valid(table, s)}` : ''}) q`;
+    });
+  const rows = parts.length ? await snap.query<{ table: string; rows: string; checksum: string }>(parts.join('\nunion all\n')) : [];
+  const out = new Map(tables.map(({ table }) => [table, emptyDigest()]));
+  for (const r of rows) out.set(r.table, { rows: Number(r.rows), checksum: r.checksum });
+  return out;
 }
 
-/** Target side, read as the tenant itself (inTenant: tenant filter and RLS), no bypass needed. */
-async function targetDigest(em: EntityManager, sql: TenantSql, table: string): Promise<TableDigest> {
-  const t = sql.alias('t');
-  const mapping = sql.mapping(table);
-  if (!mapping.source) {
-    const { rows } = await txQuery<{ rows: string }>(em, `select count(*)::text as rows from ${qi(table)} where tenant_id = $1`, [sql.tenantId]);
-    return Number(rows[0].rows) === 0 ? emptyDigest() : { rows: Number(rows[0].rows), checksum: '(rows without a legacy table)' };
-  }
-  const { rows } = await txQuery<{ rows: string; checksum: string }>(
-    em,
-    `${AGGREGATE} from (select ${sql.rowHashTarget(table, t)} as h from ${qi(table)} ${t} where ${t}.tenant_id = $1) q`,
-    [sql.tenantId],
-  );
-  return { rows: Number(rows[0].rows), checksum: rows[0].checksum };
+/** Target side, read as the tenant itself (inTenant: tenant filter and RLS, no bypass), all tables in one statement. */
+async function targetDigests(em: EntityManager, sql: TenantSql, tables: readonly string[]): Promise<Map<string, TableDigest>> {
+  const parts = tables.map((table) => {
+    const t = sql.alias('t');
+    if (!sql.mapping(table).source) {
+      return `select count(*)::bigint::text as rows, case when count(*) = 0 then 'empty' else '(rows without a legacy table)' end as checksum, ${ql(table)} as "table"
+                from ${qi(table)} where tenant_id = $1`;
+    }
+    return `${AGGREGATE}, ${ql(table)} as "table" from (select ${sql.rowHashTarget(table, t)} as h from ${qi(table)} ${t} where ${t}.tenant_id = $1) q`;
+  });
+  const { rows } = parts.length ? await txQuery<{ table: string; rows: string; checksum: string }>(em, parts.join('\nunion all\n'), [sql.tenantId]) : { rows: [] };
+  return new Map(rows.map((r) => [r.table, { rows: Number(r.rows), checksum: r.checksum }]));
 }
 
 /**
- * Compares each table's row count and checksum, source (in the tenant's snapshot; only the rows the
- * copy kept when it filtered invalid ones) against target (one `inTenant` transaction), and with
- * `orderCounter` checks the counter against the highest order number.
+ * Compares each table's row count and checksum, source (in the tenant's snapshot) against target
+ * (one `inTenant` transaction), and with `orderCounter` checks the counter against the highest order
+ * number.
  */
 export async function verifyTables(
   orm: Orm,
@@ -70,11 +74,10 @@ export async function verifyTables(
   tables: readonly { table: string; onlyValid: boolean }[],
   orderCounter: boolean,
 ): Promise<TableVerification[]> {
-  const sources = new Map<string, TableDigest>();
-  for (const { table, onlyValid } of tables) sources.set(table, await sourceDigest(snap, sql, table, onlyValid));
+  const sources = await sourceDigests(snap, sql, tables);
   return inTenant(orm, sql.tenantId, async (em) => {
-    const out: TableVerification[] = [];
-    for (const { table } of tables) out.push(compare(table, sources.get(table)!, await targetDigest(em, sql, table)));
+    const targets = await targetDigests(em, sql, tables.map((t) => t.table));
+    const out = tables.map(({ table }) => compare(table, sources.get(table)!, targets.get(table)!));
     if (orderCounter) out.push(await checkOrderCounter(em, sql.tenantId));
     return out;
   });
