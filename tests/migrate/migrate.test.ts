@@ -4,7 +4,7 @@ import { makeLegacyFixture, splitRows, WEIRD_TENANTS } from '../../src/migrate/f
 import { rowIdFor, tenantIdFor } from '../../src/migrate/ids.js';
 import { isValidSlug } from '../../src/migrate/slug.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
-import { countsByTenant, createLegacyDatabase, type LegacyDatabase, migrate, runCli, targetState } from './support.js';
+import { countsByTenant, createLegacyDatabase, type LegacyDatabase, legacyState, migrate, runCli, targetState } from './support.js';
 
 const TENANTS = 22;
 const ROWS = 60;
@@ -51,7 +51,9 @@ test('a dry run writes nothing and reports rows to move per tenant and table', a
 });
 
 test('a full run migrates every tenant READY with valid unique slugs, a primary domain, data and order counter', async () => {
+  const source = await legacyState(legacy);
   const summary = await migrate(db, legacy, {});
+  expect(await legacyState(legacy)).toBe(source); // the source is only read
   expect(summary.tenants.filter((t) => !t.ok).map((t) => [t.schema, t.error])).toEqual([]);
   expect(summary.ok).toBe(true);
   expect(summary.rowsCopied).toBe(TENANTS * ROWS);

@@ -1,6 +1,6 @@
 import { UsageError } from '../../src/migrate/errors.js';
 import { makeLegacyFixture, splitRows } from '../../src/migrate/fixture.js';
-import { tenantIdFor } from '../../src/migrate/ids.js';
+import { rowIdFor, tenantIdFor } from '../../src/migrate/ids.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { countsByTenant, createLegacyDatabase, type LegacyDatabase, migrate, targetState } from './support.js';
 
@@ -70,4 +70,17 @@ test('--model copies only the picked tables; the tenant stays PREPARING until ev
   ]);
   expect(await status('1')).toBe('READY');
   expect((await db.owner.query(`select last_number from order_counter where tenant_id = $1`, [tenantIdFor('1')])).rows[0].last_number).toBe(split.orders);
+});
+
+test('a mismatch found by the verification after a real run fails the tenant (FAILED, not READY) and names the table', async () => {
+  expect((await migrate(db, legacy, { tenants: ['3'], models: ['Product'] })).ok).toBe(true);
+  const tenant = tenantIdFor('3');
+  await db.owner.query(`update product set price_cents = price_cents + 1 where tenant_id = $1 and id = $2`, [tenant, rowIdFor(tenant, 'product', 1)]);
+
+  const summary = await migrate(db, legacy, { tenants: ['3'] });
+  expect(summary.ok).toBe(false);
+  expect(summary.tenants[0].error).toMatch(/^verification failed for product \(content checksum differs/);
+  const { rows } = await db.owner.query(`select status, status_error from tenant where id = $1`, [tenant]);
+  expect(rows[0].status).toBe('FAILED');
+  expect(rows[0].status_error).toMatch(/verification failed for product/);
 });

@@ -52,6 +52,19 @@ export async function targetState(db: TestDatabase): Promise<Record<string, stri
   return state;
 }
 
+/** A digest of every row of every table of the legacy database (to prove it was only read). */
+export async function legacyState(legacy: LegacyDatabase): Promise<string> {
+  const { rows: tables } = await legacy.pool.query(
+    `select format('%I.%I', schemaname, tablename) as name from pg_tables where schemaname not in ('pg_catalog', 'information_schema') order by 1`,
+  );
+  const parts: string[] = [];
+  for (const { name } of tables) {
+    const { rows } = await legacy.pool.query(`select count(*) as n, md5(coalesce(string_agg(t::text, '|' order by t::text), '')) as d from ${name} t`);
+    parts.push(`${name}:${rows[0].n}:${rows[0].d}`);
+  }
+  return parts.join('\n');
+}
+
 export async function countsByTenant(db: TestDatabase, table: string): Promise<Map<string, number>> {
   const { rows } = await db.owner.query(`select tenant_id, count(*)::int as n from "${table}" group by tenant_id`);
   return new Map(rows.map((r) => [r.tenant_id, r.n]));
