@@ -115,8 +115,10 @@ export async function planTenant(
   }
 
   const problems = tables.flatMap((t) => t.problems);
+  // A table already copied has nothing left to stop: its verification decides (with the mode it was
+  // copied in), so a re-run without --skip-orphans does not fail a tenant migrated with it.
   const blocking = tables
-    .filter((t) => t.selected)
+    .filter((t) => t.selected && !t.checkpoint?.done)
     .flatMap((t) => t.problems)
     .filter((p) => !(options.skipOrphans && ROW_LEVEL.has(p.kind)));
   return { legacy, tenantId, sql, tables, problems, blocking, filterInvalid };
