@@ -148,6 +148,16 @@ async function countAndCheck(
   });
 
   const mapping = sql.mapping(table);
+  if (!mapping.source!.uniqueId) {
+    // No primary key on the legacy id: two rows would map to one uuid (and keyset paging would skip).
+    const [r] = await snap.query<{ n: string; ids: string[] | null }>(
+      `select count(*) as n, (array_agg(id order by id))[1:${SAMPLE}] as ids
+         from (select ${s}."id" as id from ${sql.from(table)} ${s} where ${s}."id" is not null group by ${s}."id" having count(*) > 1) d`,
+    );
+    if (Number(r.n) > 0) {
+      problems.push({ kind: 'duplicate-id', table, column: 'id', detail: 'legacy id on more than one row (no primary key?)', count: Number(r.n), sampleIds: (r.ids ?? []).map(String) });
+    }
+  }
   const sourceOf = new Map(mapping.columns.map((c) => [c.target.name, c.source.name]));
   for (const key of mapping.target.uniqueKeys.filter((k) => k.every((c) => sourceOf.has(c)))) {
     const cols = key.map((k) => `${s}.${qi(sourceOf.get(k)!)}`);

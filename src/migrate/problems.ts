@@ -14,6 +14,8 @@ export type ProblemKind =
   | 'missing-column'
   /** legacy `id` or a foreign key that is not an integer column */
   | 'id-type'
+  /** the same legacy `id` on several rows (a legacy table without primary key) */
+  | 'duplicate-id'
   /** the registry names a schema that does not exist */
   | 'missing-schema'
   /** `--model` picked a table whose parent table is neither picked nor migrated yet */

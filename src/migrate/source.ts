@@ -74,13 +74,19 @@ export interface SourceColumn {
 export interface SourceTable {
   readonly name: string;
   readonly columns: readonly SourceColumn[];
+  /** A unique index on `id` alone (a primary key): legacy ids cannot repeat. */
+  readonly uniqueId: boolean;
 }
 
 /** Whether `schema` exists, and its tables (and views) with their columns. */
 export async function readSourceSchema(snap: Snapshot, schema: string): Promise<{ exists: boolean; tables: Map<string, SourceTable> }> {
-  const rows = await snap.query<{ table: string | null; name: string | null; type: string | null; typcategory: string | null; is_integer: boolean | null }>(
+  const rows = await snap.query<{
+    table: string | null; name: string | null; type: string | null; typcategory: string | null; is_integer: boolean | null; unique_id: boolean | null;
+  }>(
     `select c.relname as "table", a.attname as name, format_type(a.atttypid, a.atttypmod) as type, t.typcategory,
-            a.atttypid in ('int2'::regtype, 'int4'::regtype, 'int8'::regtype) as is_integer
+            a.atttypid in ('int2'::regtype, 'int4'::regtype, 'int8'::regtype) as is_integer,
+            exists (select 1 from pg_index i join pg_attribute ia on ia.attrelid = i.indrelid and ia.attnum = i.indkey[0]
+                     where i.indrelid = c.oid and i.indisunique and i.indnkeyatts = 1 and i.indpred is null and ia.attname = 'id') as unique_id
        from pg_namespace n
        left join pg_class c on c.relnamespace = n.oid and c.relkind in ('r', 'p', 'v', 'm', 'f')
        left join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
@@ -93,7 +99,7 @@ export async function readSourceSchema(snap: Snapshot, schema: string): Promise<
   for (const r of rows) {
     if (r.table === null || r.name === null) continue;
     let t = tables.get(r.table);
-    if (!t) tables.set(r.table, (t = { name: r.table, columns: [] }));
+    if (!t) tables.set(r.table, (t = { name: r.table, columns: [], uniqueId: r.unique_id! }));
     (t.columns as SourceColumn[]).push({ name: r.name, type: r.type!, typcategory: r.typcategory!, isInteger: r.is_integer! });
   }
   return { exists: rows.length > 0, tables };

@@ -7,11 +7,13 @@ import type { SkippedRow } from '../../src/migrate/report.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { countsByTenant, createLegacyDatabase, type LegacyDatabase, migrate, spawnCli, targetState } from './support.js';
 
-// tenant_shop_2 gets row problems, tenant_shop_3 an unknown column; 1 and 4 are clean.
+// tenant_shop_2 gets row problems, tenant_shop_3 an unknown column, tenant_shop_5 repeated legacy ids; 1 and 4 are clean.
 const ROWS = 40;
 const split = splitRows(ROWS);
 const DIRTY = 'tenant_shop_2';
 const EXTRA = 'tenant_shop_3';
+const NO_PK = 'tenant_shop_5';
+const FOUR = ['1', '2', '3', '4'];
 
 let db: TestDatabase;
 let legacy: LegacyDatabase;
@@ -19,7 +21,7 @@ const reportFile = path.join(os.tmpdir(), `tenantry-skipped-${process.pid}.jsonl
 
 beforeAll(async () => {
   [db, legacy] = await Promise.all([createTestDatabase(), createLegacyDatabase()]);
-  await makeLegacyFixture(legacy.url, { tenants: 4, rows: ROWS, weirdNames: false, replace: false });
+  await makeLegacyFixture(legacy.url, { tenants: 5, rows: ROWS, weirdNames: false, replace: false });
   // ids in tenant 2 are multiples of 3 (stride 1 + 2 % 3)
   await legacy.pool.query(`
     update ${DIRTY}."order" set customer_id = 9999 where id = 30;           -- orphan (the highest number), and so are its lines
@@ -27,7 +29,9 @@ beforeAll(async () => {
     alter table ${DIRTY}.product alter column name drop not null;
     update ${DIRTY}.product set name = null where id = 9;                   -- NULL in a required column
     update ${DIRTY}.product set sku = 'SKU-000001' where id = 6;            -- duplicate of product 3's sku
-    alter table ${EXTRA}.customer add column loyalty_points integer default 7;`);
+    alter table ${EXTRA}.customer add column loyalty_points integer default 7;
+    alter table ${NO_PK}.customer drop constraint customer_pkey;
+    insert into ${NO_PK}.customer select * from ${NO_PK}.customer where id = 3;  -- ids are multiples of 3 here too`);
 });
 
 afterAll(async () => {
@@ -61,6 +65,9 @@ test('a dry run names every problem with counts and legacy ids, and writes nothi
   const extra = summary.tenants.find((t) => t.schema === EXTRA)!;
   expect(extra.problems).toEqual([expect.objectContaining({ kind: 'unknown-column', table: 'customer', column: 'loyalty_points' })]);
   expect(summary.tenants.filter((t) => t.ok).map((t) => t.schema)).toEqual(['tenant_shop_1', 'tenant_shop_4']);
+
+  const noPk = summary.tenants.find((t) => t.schema === NO_PK)!;
+  expect(noPk.problems).toEqual([expect.objectContaining({ kind: 'duplicate-id', table: 'customer', column: 'id', count: 1, sampleIds: ['3'] })]);
 });
 
 test('a real run stops the tenants with problems and migrates the others', async () => {
@@ -71,8 +78,12 @@ test('a real run stops the tenants with problems and migrates the others', async
     [DIRTY, 'failed'],
     [EXTRA, 'failed'],
     ['tenant_shop_4', 'migrated'],
+    [NO_PK, 'failed'],
   ]);
   expect(summary.tenants[1].error).toMatch(/4 problem\(s\), tenant not migrated: .*null product\.name: 1 row/);
+  // Repeated legacy ids stop a tenant even with --skip-orphans: which of the rows would be the real one?
+  const again = await migrate(db, legacy, { tenants: ['5'], skipOrphans: true, reportPath: reportFile });
+  expect(again.tenants[0].error).toMatch(/duplicate-id customer\.id: 1 row\(s\)/);
   // Stopped before any write: no tenant, no rows.
   const { rows } = await db.owner.query(`select id from tenant order by slug`);
   expect(rows.map((r) => r.id)).toEqual([tenantIdFor('1'), tenantIdFor('4')]);
@@ -80,7 +91,7 @@ test('a real run stops the tenants with problems and migrates the others', async
 });
 
 test('--skip-orphans migrates around the bad rows, reports each in a JSON lines file, and verifies', async () => {
-  const cli = spawnCli(db, ['migrate-schemas', '--all', '--skip-orphans', '--ignore-unknown-columns', '--report', reportFile, '--source', legacy.url]);
+  const cli = spawnCli(db, ['migrate-schemas', ...FOUR.flatMap((t) => ['--tenant', t]), '--skip-orphans', '--ignore-unknown-columns', '--report', reportFile, '--source', legacy.url]);
   const result = await cli.done;
   expect(result.stderr).toContain(`skipped rows report: ${reportFile}`);
   expect(result.code).toBe(0);
@@ -113,7 +124,7 @@ test('--skip-orphans migrates around the bad rows, reports each in a JSON lines 
 
   // Verification of a --skip-orphans tenant compares with the rows it kept; a plain re-run has
   // nothing left to copy there, so the problems no longer stop anything.
-  const rerun = await migrate(db, legacy, {});
+  const rerun = await migrate(db, legacy, { tenants: FOUR });
   expect(rerun.tenants.map((t) => [t.schema, t.ok, t.error])).toEqual([
     ['tenant_shop_1', true, undefined],
     [DIRTY, true, undefined],
@@ -121,7 +132,7 @@ test('--skip-orphans migrates around the bad rows, reports each in a JSON lines 
     ['tenant_shop_4', true, undefined],
   ]);
   expect(rerun.rowsCopied).toBe(0);
-  const verify = await migrate(db, legacy, { verifyOnly: true });
+  const verify = await migrate(db, legacy, { tenants: FOUR, verifyOnly: true });
   expect(verify.tenants.map((t) => [t.schema, t.result])).toEqual([
     ['tenant_shop_1', 'verified'],
     [DIRTY, 'verified'],
