@@ -95,6 +95,7 @@ export const migrateSchemasCommand: Command = {
         reportPath: v.report as string | undefined,
       };
       if (options.all === options.tenants.length > 0) throw new UsageError('Give either --all or at least one --tenant');
+      if (options.dryRun && options.verifyOnly) throw new UsageError('--dry-run and --verify-only exclude each other');
     } catch (err) {
       process.stderr.write(`${(err as Error).message}\n\n${help}\n`);
       return 2;

@@ -149,5 +149,5 @@ export function resolveModels(model: readonly TargetTable[], names: readonly str
     }
     picked.add(t.table);
   }
-  return picked;
+  return new Set(model.filter((t) => picked.has(t.table)).map((t) => t.table)); // parents first
 }
