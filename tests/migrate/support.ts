@@ -78,10 +78,16 @@ export interface CliResult {
 }
 
 /** The real CLI as a child process, against the test databases. */
-export function spawnCli(db: TestDatabase, args: string[], extraEnv: Record<string, string> = {}) {
+export function spawnCli(db: TestDatabase | null, args: string[], extraEnv: Record<string, string> = {}) {
   const child = spawn(path.join(ROOT, 'node_modules/.bin/node'), ['--import', '@swc-node/register/esm-register', 'src/cli/main.ts', ...args], {
     cwd: ROOT,
-    env: { ...process.env, NODE_OPTIONS: '', DATABASE_URL: db.ownerUrl, APP_DATABASE_URL: db.appUrl, BASE_DOMAIN: 'tenantry.test', ...extraEnv },
+    env: {
+      ...process.env,
+      NODE_OPTIONS: '',
+      BASE_DOMAIN: 'tenantry.test',
+      ...(db ? { DATABASE_URL: db.ownerUrl, APP_DATABASE_URL: db.appUrl } : {}),
+      ...extraEnv,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -92,6 +98,6 @@ export function spawnCli(db: TestDatabase, args: string[], extraEnv: Record<stri
   return { child, done };
 }
 
-export async function runCli(db: TestDatabase, args: string[]): Promise<CliResult> {
+export async function runCli(db: TestDatabase | null, args: string[]): Promise<CliResult> {
   return spawnCli(db, args).done;
 }

@@ -4,6 +4,7 @@ import { MIGRATION_NAMESPACE, rowIdFor, rowIdSql, tenantIdFor } from '../../src/
 import { registryTableSql, selectTenants } from '../../src/migrate/registry.js';
 import { baseSlug, isValidSlug, RESERVED_SLUGS, uniqueSlug } from '../../src/migrate/slug.js';
 import { databaseUrl } from '../support/db.js';
+import { runCli } from './support.js';
 
 describe('deterministic ids', () => {
   test('tenant and row ids are RFC name-based UUIDv3, stable across calls', () => {
@@ -82,4 +83,20 @@ describe('registry', () => {
     expect(selectTenants(registry, false, ['2', 'tenant_a']).map((t) => t.schema)).toEqual(['tenant_a', 'tenant_b']);
     expect(() => selectTenants(registry, false, ['nope'])).toThrow(/No tenant in the legacy registry/);
   });
+});
+
+describe('command line', () => {
+  test('--help documents every flag; bad usage exits 2 before touching any database', async () => {
+    const [help, usage, model] = await Promise.all([
+      runCli(null, ['migrate-schemas', '--help']),
+      runCli(null, ['migrate-schemas', '--all', '--tenant', 'x']),
+      runCli(null, ['migrate-schemas', '--all', '--batch-size', 'lots']),
+    ]);
+    expect(help.code).toBe(0);
+    for (const flag of ['--all', '--tenant', '--model', '--dry-run', '--source', '--batch-size', '--verify-only', '--skip-orphans', '--report', 'Exit codes']) {
+      expect(help.stdout).toContain(flag);
+    }
+    expect([usage.code, usage.stderr.split('\n')[0]]).toEqual([2, 'Give either --all or at least one --tenant']);
+    expect([model.code, model.stderr.split('\n')[0]]).toEqual([2, '--batch-size must be a positive integer, got "lots"']);
+  }, 20_000);
 });
