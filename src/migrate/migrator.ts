@@ -204,12 +204,17 @@ async function processTenant(run: TenantRun, legacy: LegacyTenant): Promise<Tena
         if (tenant) tenant = await findTenant(deps.orm, tenantId);
         return outcome('failed', false, { error: blockingError(plan) });
       }
-      const ensured = await ensureTenant(deps.orm, legacy, tenantId, { baseDomain: deps.baseDomain, slug: run.slugs.get(tenantId)! });
+      const ensured = await ensureTenant(deps.orm, legacy, tenantId, {
+        baseDomain: deps.baseDomain,
+        slug: run.slugs.get(tenantId)!,
+        schema: legacy.schema,
+        tables: plan.tables.map((t) => t.table),
+      });
       tenant = ensured.tenant;
       if (ensured.domainNote) notes.push(ensured.domainNote);
       if (run.report && plan.filterInvalid) await reportSkippedRows(run.report, snap, plan);
 
-      const current = new Map(checkpoints);
+      const current = ensured.created ? await readOnly(deps.orm, (em) => readCheckpoints(em, tenantId)) : new Map(checkpoints);
       const tasks = plan.tables
         .filter((t) => t.selected && !current.get(t.table)?.done)
         .map((t) => ({ table: t.table, start: current.get(t.table) ?? initialCheckpoint(t.table), absent: !t.mapping.source }));

@@ -58,7 +58,8 @@ export function primaryHostname(slug: string, baseDomain: string): string {
 
 /**
  * Creates the tenant of a legacy schema, PREPARING (its data is not served until READY), with the
- * slug derived from the schema name and its primary domain `<slug>.<BASE_DOMAIN>`. Idempotent: an
+ * slug derived from the schema name, its primary domain `<slug>.<BASE_DOMAIN>` and an empty
+ * checkpoint per table, in one transaction. Idempotent: an
  * existing tenant is returned as it is (its slug is never recomputed). `slug` comes from `assignSlugs`;
  * the unique constraint on `slug` is the backstop against anyone taking it meanwhile.
  */
@@ -66,7 +67,7 @@ export async function ensureTenant(
   orm: Orm,
   legacy: LegacyTenant,
   tenantId: string,
-  options: { baseDomain: string; slug: string },
+  options: { baseDomain: string; slug: string; schema: string; tables: readonly string[] },
 ): Promise<{ tenant: TenantRow; created: boolean; domainNote?: string }> {
   const existing = await findTenant(orm, tenantId);
   if (existing) return { tenant: existing, created: false };
@@ -87,6 +88,12 @@ export async function ensureTenant(
         `insert into "domain" (id, tenant_id, hostname, is_primary, is_active, created_at) values ($1, $2, $3, true, true, now())
          on conflict do nothing`,
         [rowIdFor(tenantId, 'domain', 'primary'), tenantId, hostname],
+      );
+      // Checkpoint rows from the start: a tenant that has them is the migrator's (see docs/migrate.md).
+      await txQuery(
+        tx,
+        `insert into "migration_checkpoint" (tenant_id, table_name, source_schema) select $1, t, $2 from unnest($3::text[]) t on conflict do nothing`,
+        [tenantId, options.schema, options.tables],
       );
       return affected === 1;
     },

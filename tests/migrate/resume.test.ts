@@ -39,8 +39,24 @@ async function killAfter(copied: number): Promise<number> {
   cli.child.kill('SIGKILL');
   const result = await cli.done;
   expect(result.signal).toBe('SIGKILL');
+  await settle();
   const { rows } = await db.owner.query(`select coalesce(sum(rows_copied), 0)::int as n from migration_checkpoint`);
   return rows[0].n;
+}
+
+/**
+ * The dead client's backends may still be finishing what they had received (a COMMIT sent just before
+ * the kill) or noticing the closed socket (rolling back): wait until none is busy before looking.
+ */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    const { rows } = await db.owner.query(
+      `select count(*)::int as n from pg_stat_activity where datname = current_database() and usename = 'tenantry_app' and state <> 'idle'`,
+    );
+    if (rows[0].n === 0) return;
+    await sleep(10);
+  }
+  throw new Error('backends of the killed CLI still busy after 5 s');
 }
 
 /** After a kill: every checkpoint is exactly the rows in the target (no duplicate, no gap), nothing past it. */
