@@ -8,14 +8,16 @@ export const SLUG_MAX = 40;
 export const SLUG_PATTERN = /^[a-z][a-z0-9-]{2,39}$/;
 
 /**
- * Words a tenant slug may not be (host names and paths the platform keeps for itself).
- * TODO(lead): share one list with sign-up's slug validation when that lands.
+ * Words a tenant slug may not be (host names and paths the platform keeps for itself): a superset of
+ * sign-up's list (src/schema/validation.ts on main, not on this branch yet); after the merge, import
+ * that one and add these extras to it, or keep the union here.
  */
 export const RESERVED_SLUGS = new Set([
   'www', 'api', 'admin', 'app', 'apps', 'auth', 'login', 'logout', 'signup', 'register', 'account', 'accounts',
-  'dashboard', 'graphql', 'static', 'assets', 'cdn', 'media', 'mail', 'email', 'smtp', 'imap', 'pop', 'ftp', 'ns1', 'ns2',
-  'dns', 'status', 'health', 'healthz', 'readyz', 'metrics', 'help', 'support', 'docs', 'blog', 'billing', 'root',
-  'system', 'platform', 'superadmin', 'internal', 'public', 'dev', 'test', 'staging', 'localhost', 'tenant', 'tenants',
+  'dashboard', 'console', 'graphql', 'static', 'assets', 'cdn', 'media', 'mail', 'email', 'smtp', 'imap', 'pop', 'ftp',
+  'ns1', 'ns2', 'dns', 'status', 'health', 'healthz', 'readyz', 'metrics', 'help', 'support', 'docs', 'blog', 'billing',
+  'root', 'system', 'platform', 'superadmin', 'internal', 'public', 'dev', 'test', 'staging', 'localhost', 'tenant',
+  'tenants', 'tenantry',
 ]);
 
 // Russian/Ukrainian/Belarusian Cyrillic, GOST-like transliteration (schema names in the legacy
