@@ -1,5 +1,7 @@
 import type { ParseArgsConfig } from 'node:util';
 import { createSuperadmin } from './createSuperadmin.js';
+import { makeLegacyFixtureCommand } from './makeLegacyFixture.js';
+import { migrateSchemasCommand } from './migrateSchemas.js';
 
 export interface Command {
   readonly summary: string;
@@ -13,4 +15,6 @@ export interface Command {
 /** Every CLI command by name. Each lives in its own module under src/cli/. */
 export const commands: Record<string, Command> = {
   'create-superadmin': createSuperadmin,
+  'make-legacy-fixture': makeLegacyFixtureCommand,
+  'migrate-schemas': migrateSchemasCommand,
 };
