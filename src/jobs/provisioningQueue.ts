@@ -121,14 +121,24 @@ export class ProvisioningQueue implements Provisioner {
     return id !== null;
   }
 
-  /** Runs jobs in this process until `stop`. Call `recover` once after, to pick up orphaned tenants. */
+  /**
+   * Runs jobs in this process until `stop`: `concurrency` workers, each fetching one job at a time.
+   * After a job a worker wakes itself (`notifyWorker`) so it fetches again at once while there is a
+   * backlog, instead of sleeping its poll interval between jobs (which capped a worker at one job a
+   * second). Call `recover` once after, to pick up orphaned tenants.
+   */
   async work(): Promise<void> {
-    await this.boss.work(PREPARE_QUEUE, { ...POLLING, localConcurrency: this.concurrency }, async ([job]: JobWithMetadata<PrepareJob>[]) =>
-      this.run(job),
-    );
-    await this.boss.work(PREPARE_FAILED_QUEUE, { ...POLLING, localConcurrency: 1 }, async ([job]: JobWithMetadata<PrepareJob>[]) =>
-      this.giveUp(job),
-    );
+    for (let i = 0; i < this.concurrency; i++) {
+      const worker: { id?: string } = {}; // known once `work` resolves; a job may start before that
+      worker.id = await this.boss.work(PREPARE_QUEUE, { ...POLLING, localConcurrency: 1 }, async ([job]: JobWithMetadata<PrepareJob>[]) => {
+        try {
+          await this.run(job);
+        } finally {
+          if (worker.id) this.boss.notifyWorker(worker.id);
+        }
+      });
+    }
+    await this.boss.work(PREPARE_FAILED_QUEUE, { ...POLLING, localConcurrency: 1 }, async ([job]: JobWithMetadata<PrepareJob>[]) => this.giveUp(job));
   }
 
   /**
