@@ -6,11 +6,11 @@ import type { PreparationStep } from './prepareTenant.js';
  * (anywhere else they are ignored, with a warning). They let tests drive real child processes
  * (`npm start`, `npm run worker`) into failures and crashes. See docs/provisioning.md.
  *
- * - TENANTRY_TEST_FAIL_PREPARATION=<slug-prefix>[:<attempts>]: tenants whose slug starts with the
+ * - TENANTRY_TEST_FAIL_PREPARATION=<slug-prefix>[:<attempts>][,…]: tenants whose slug starts with the
  *   prefix fail preparation (after their primary domain, before the order counter) on their first
  *   <attempts> attempts in this process; every attempt when <attempts> is omitted.
- * - TENANTRY_TEST_SLOW_PREPARATION=<slug-prefix>:<ms>: those tenants pause <ms> at the same point
- *   (so a kill -9 lands mid-job, with a step done and one to go).
+ * - TENANTRY_TEST_SLOW_PREPARATION=<slug-prefix>:<ms>[,…]: those tenants pause <ms> at the same point,
+ *   after the failure check (so a kill -9 lands mid-job, with a step done and one to go).
  * - TENANTRY_TEST_RETRY_LIMIT, TENANTRY_TEST_RETRY_DELAY_SECONDS: retries after the first attempt, and
  *   the first backoff (these apply when this process creates the queue or updates its settings at start).
  * - TENANTRY_TEST_SUPERVISE_SECONDS: how often pg-boss looks for jobs whose worker stopped heartbeating.
@@ -33,15 +33,11 @@ export function readTestKnobs(env: NodeJS.ProcessEnv = process.env): TestKnobs {
   const names = Object.keys(env).filter((k) => k.startsWith(PREFIX) && env[k]);
   if (env.NODE_ENV !== 'test') return { extraSteps: [], active: [], ignored: names };
   const extraSteps: PreparationStep[] = [];
-  const slow = env.TENANTRY_TEST_SLOW_PREPARATION;
-  if (slow) {
-    const [prefix, ms] = splitKnob(slow, 'TENANTRY_TEST_SLOW_PREPARATION');
-    extraSteps.push(slowStep(prefix, ms ?? 1000));
-  }
-  const fail = env.TENANTRY_TEST_FAIL_PREPARATION;
-  if (fail) {
-    const [prefix, attempts] = splitKnob(fail, 'TENANTRY_TEST_FAIL_PREPARATION');
+  for (const [prefix, attempts] of specs(env.TENANTRY_TEST_FAIL_PREPARATION, 'TENANTRY_TEST_FAIL_PREPARATION')) {
     extraSteps.push(failingStep(prefix, attempts));
+  }
+  for (const [prefix, ms] of specs(env.TENANTRY_TEST_SLOW_PREPARATION, 'TENANTRY_TEST_SLOW_PREPARATION')) {
+    extraSteps.push(slowStep(prefix, ms ?? 1000));
   }
   return {
     retryLimit: intKnob(env, 'TENANTRY_TEST_RETRY_LIMIT'),
@@ -78,13 +74,17 @@ export function slowStep(prefix: string, ms: number): PreparationStep {
   };
 }
 
-function splitKnob(value: string, name: string): [string, number | undefined] {
-  const [prefix, n] = value.split(':');
-  if (!prefix) throw new Error(`${name}: expected <slug-prefix>[:<number>], got "${value}"`);
-  if (n === undefined || n === '') return [prefix, undefined];
-  const parsed = Number(n);
-  if (!Number.isInteger(parsed) || parsed < 0) throw new Error(`${name}: "${n}" is not a non-negative integer`);
-  return [prefix, parsed];
+/** `<prefix>[:<number>]`, comma-separated. */
+function specs(value: string | undefined, name: string): [string, number | undefined][] {
+  if (!value) return [];
+  return value.split(',').map((spec) => {
+    const [prefix, n] = spec.trim().split(':');
+    if (!prefix) throw new Error(`${name}: expected <slug-prefix>[:<number>][,…], got "${value}"`);
+    if (n === undefined || n === '') return [prefix, undefined];
+    const parsed = Number(n);
+    if (!Number.isInteger(parsed) || parsed < 0) throw new Error(`${name}: "${n}" is not a non-negative integer`);
+    return [prefix, parsed];
+  });
 }
 
 function intKnob(env: NodeJS.ProcessEnv, name: string): number | undefined {
