@@ -1,20 +1,27 @@
 import type { Client } from 'graphql-ws';
+import { ProvisioningQueue } from '../../src/jobs/provisioningQueue.js';
+import { createLogger } from '../../src/server/logger.js';
 import { signUp, superadminToken } from '../support/fixtures.js';
-import { startTestServer, type TestServer, wsClient } from '../support/server.js';
+import { BASE_DOMAIN, startTestServer, type TestServer, wsClient } from '../support/server.js';
 import { eventually, watchStatus } from './helpers.js';
 
 let server: TestServer;
+let secondWorker: ProvisioningQueue;
 let admin: Client;
 
 beforeAll(async () => {
+  // Two workers on the queue: the server's own and a second pg-boss instance, as a second process would be.
   server = await startTestServer({ provisioning: { superviseIntervalSeconds: 1 } });
+  secondWorker = await ProvisioningQueue.start(server.db.appUrl, server.orm, createLogger('silent'), { baseDomain: BASE_DOMAIN });
+  await secondWorker.work();
 });
 afterAll(async () => {
   await admin?.dispose();
+  await secondWorker?.stop();
   await server?.close();
 });
 
-test('100 concurrent sign-ups all reach READY, each announced live, each prepared exactly once', async () => {
+test('100 concurrent sign-ups all reach READY, each announced live, each prepared exactly once by one of two workers', async () => {
   admin = wsClient(server, { token: await superadminToken(server) });
   const before = server.app.events.listenerCount;
   const all = watchStatus(admin);

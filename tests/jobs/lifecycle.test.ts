@@ -6,6 +6,9 @@ import { readyTenant, signUp, superadminToken } from '../support/fixtures.js';
 import { BASE_DOMAIN, codeOf, gql, startTestServer, type TestServer, wsClient } from '../support/server.js';
 import { eventually, RETRY, SET_ACTIVE, watchStatus } from './helpers.js';
 import type { Client } from 'graphql-ws';
+import jwt from 'jsonwebtoken';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { JWT_SECRET } from '../support/server.js';
 
 /**
  * The provisioning flow in one process, API and worker as separate pg-boss instances on one database:
@@ -225,4 +228,29 @@ test('recover() re-enqueues a tenant left PENDING without a job, and is a no-op 
     return r.rows.every((row) => row.states.join() === 'completed') && r.rows;
   }, 5_000, 'jobs completed');
   expect(jobs).toHaveLength(2);
+});
+
+test('enqueueing joins the caller transaction: rolled back with it, no job is left', async () => {
+  const tenantId = '11111111-1111-4111-8111-111111111111';
+  await expect(
+    server.orm.em.fork().transactional(async (tx) => {
+      expect(await server.queue.enqueue(tx as EntityManager, tenantId)).toBe(true);
+      throw new Error('the sign-up failed after enqueueing');
+    }),
+  ).rejects.toThrow('the sign-up failed');
+  const jobs = await server.db.owner.query(`select count(*)::int as n from pgboss.job where singleton_key = $1`, [tenantId]);
+  expect(jobs.rows[0].n).toBe(0);
+});
+
+test("an open status subscription is closed (4401 TOKEN_EXPIRED) when the connection's token expires", async () => {
+  const t = await readyTenant(server, 'mike');
+  const claims = jwt.decode(t.token) as { sub: string; role: string; tenantId: string };
+  const shortLived = jwt.sign({ role: claims.role, tenantId: claims.tenantId }, JWT_SECRET, { algorithm: 'HS256', subject: claims.sub, expiresIn: 2, jwtid: 'short' });
+  let closed: [number, string] | undefined;
+  const c = wsClient(server, { token: shortLived }, { onClose: (code, reason) => (closed = [code, reason]) });
+  clients.push(c);
+  const watch = watchStatus(c);
+  await watch.until((e) => e.status === 'READY', 5_000);
+  await eventually(async () => closed, 5_000, 'socket closed');
+  expect(closed).toEqual([4401, 'TOKEN_EXPIRED']);
 });
