@@ -141,8 +141,17 @@ export const provisioningScenario: Scenario = {
       const watched = await post(url, SIGN_UP, { input: { tenantName: 'Watched', slug: 'watched', email: 'a@watched.example.com', password: PASSWORD } });
       const watchedId = watched.data.signUp.tenant.id as string;
       await ready(watchedId);
-      const fanOut = await fanOutDelays(wsUrl, watched.data.signUp.accessToken as string, orm, watchedId, clients);
+      const watchedToken = watched.data.signUp.accessToken as string;
+      const single = await fanOutDelays(wsUrl, watchedToken, orm, watchedId, 1, CHANGES * 5);
+      const fanOut = await fanOutDelays(wsUrl, watchedToken, orm, watchedId, SUBSCRIBERS, CHANGES);
       const notify = await notifyRoundTrips(appUrl);
+      rows.push({
+        scenario: 'provisioning: status change → 1 subscriber',
+        measured: pct(single.delays),
+        baseline: pct(notify),
+        ratio: percentile(single.delays, 50) / percentile(notify, 50),
+        note: `${CHANGES * 5} changes; the fixed path: LISTEN connection → bus → graphql-ws → client`,
+      });
       rows.push({
         scenario: `provisioning: status change → ${SUBSCRIBERS} subscribers`,
         measured: `${pct(fanOut.delays)}; all ${SUBSCRIBERS} by p50 ${ms(percentile(fanOut.lastArrival, 50))}`,
@@ -237,13 +246,14 @@ async function directPreparations(owner: pg.Pool, orm: Orm, n: number, parallel:
 }
 
 /** Arrival delays (ms from the change's commit) at every subscriber, and per change the last arrival. */
-async function fanOutDelays(wsUrl: string, token: string, orm: Orm, tenantId: string, clients: Client[]): Promise<{ delays: number[]; lastArrival: number[] }> {
+async function fanOutDelays(wsUrl: string, token: string, orm: Orm, tenantId: string, subscribers: number, changes: number): Promise<{ delays: number[]; lastArrival: number[] }> {
   const arrivals: number[][] = [];
   let current = -1;
   const subs: { seen: number }[] = [];
-  for (let batch = 0; batch < SUBSCRIBERS; batch += 100) {
+  const clients: Client[] = [];
+  for (let batch = 0; batch < subscribers; batch += 100) {
     await Promise.all(
-      Array.from({ length: Math.min(100, SUBSCRIBERS - batch) }, () =>
+      Array.from({ length: Math.min(100, subscribers - batch) }, () =>
         new Promise<void>((resolve, reject) => {
           const sub = { seen: 0 };
           subs.push(sub);
@@ -262,29 +272,33 @@ async function fanOutDelays(wsUrl: string, token: string, orm: Orm, tenantId: st
   }
   const delays: number[] = [];
   const lastArrival: number[] = [];
-  for (let i = 0; i < CHANGES; i++) {
-    current = i;
-    arrivals[i] = [];
-    const next = i % 2 === 0 ? TenantStatus.FAILED : TenantStatus.READY;
-    let committedAt = 0;
-    await inTenant(orm, tenantId, async (em) => {
-      const t = await em.findOneOrFail(Tenant, tenantId);
-      t.status = next;
-      t.statusError = next === TenantStatus.FAILED ? 'bench' : null;
-      await em.flush();
-      await publishStatus(em, t);
-      committedAt = performance.now(); // the commit is all that is left
-    });
-    await withTimeout(
-      (async () => {
-        while (arrivals[i].length < SUBSCRIBERS) await new Promise((r) => setTimeout(r, 2));
-      })(),
-      30_000,
-      `change ${i} at all subscribers`,
-    );
-    delays.push(...arrivals[i].map((t) => t - committedAt));
-    lastArrival.push(Math.max(...arrivals[i]) - committedAt);
-    await new Promise((r) => setTimeout(r, 50));
+  try {
+    for (let i = 0; i < changes; i++) {
+      current = i;
+      arrivals[i] = [];
+      const next = i % 2 === 0 ? TenantStatus.FAILED : TenantStatus.READY;
+      let committedAt = 0;
+      await inTenant(orm, tenantId, async (em) => {
+        const t = await em.findOneOrFail(Tenant, tenantId);
+        t.status = next;
+        t.statusError = next === TenantStatus.FAILED ? 'bench' : null;
+        await em.flush();
+        await publishStatus(em, t);
+        committedAt = performance.now(); // the commit is all that is left
+      });
+      await withTimeout(
+        (async () => {
+          while (arrivals[i].length < subscribers) await new Promise((r) => setTimeout(r, 1));
+        })(),
+        30_000,
+        `change ${i} at all subscribers`,
+      );
+      delays.push(...arrivals[i].map((t) => t - committedAt));
+      lastArrival.push(Math.max(...arrivals[i]) - committedAt);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  } finally {
+    await Promise.all(clients.map((c) => c.dispose()));
   }
   return { delays, lastArrival };
 }
