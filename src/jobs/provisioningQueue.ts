@@ -198,8 +198,16 @@ export class ProvisioningQueue implements Provisioner {
   }
 }
 
+/**
+ * Creates the queue with `options` unless it exists. An existing queue keeps its settings, except that
+ * a missing dead-letter queue is added (queues created before FAILED moved to the dead-letter handler).
+ */
 async function ensureQueue(boss: PgBoss, name: string, options: Parameters<PgBoss['createQueue']>[1]): Promise<void> {
-  if (await boss.getQueue(name)) return;
+  const existing = await boss.getQueue(name);
+  if (existing) {
+    if (options?.deadLetter && existing.deadLetter !== options.deadLetter) await boss.updateQueue(name, { deadLetter: options.deadLetter });
+    return;
+  }
   await boss.createQueue(name, options).catch(async (err) => {
     if (!(await boss.getQueue(name))) throw err; // lost a creation race to another process: fine
   });

@@ -254,3 +254,11 @@ test("an open status subscription is closed (4401 TOKEN_EXPIRED) when the connec
   await eventually(async () => closed, 5_000, 'socket closed');
   expect(closed).toEqual([4401, 'TOKEN_EXPIRED']);
 });
+
+test('a queue created without the dead-letter queue (older code) gets it at the next start', async () => {
+  await server.db.owner.query(`update pgboss.queue set dead_letter = null where name = 'tenant-prepare'`);
+  const again = await ProvisioningQueue.start(server.db.appUrl, server.orm, createLogger('silent'), { baseDomain: BASE_DOMAIN });
+  await again.stop();
+  const { rows } = await server.db.owner.query(`select dead_letter from pgboss.queue where name = 'tenant-prepare'`);
+  expect(rows[0].dead_letter).toBe('tenant-prepare-failed');
+});
