@@ -1,8 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import type { Client } from 'graphql-ws';
-import net from 'node:net';
-import type { TestDatabase } from '../support/db.js';
+import { startEmbeddedPostgres } from '../../src/db/embedded.js';
+import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { BASE_DOMAIN, gql, JWT_SECRET, wsSubscribe } from '../support/server.js';
 
 export const STATUS_SUBSCRIPTION = `subscription($tenantId: ID) { tenantStatusChanged(tenantId: $tenantId) { tenantId status error at } }`;
@@ -151,4 +154,34 @@ export async function spawnApp(kind: 'server' | 'worker', db: TestDatabase, env:
     throw err;
   }
   return app;
+}
+
+/**
+ * A test database on a PostgreSQL cluster of its own. The app role (`tenantry_app`) is cluster-wide, and
+ * a process started without APP_DATABASE_URL/APP_DB_PASSWORD (tests/server/main.test.ts) sets its
+ * password for the whole cluster; child processes that open new connections while another test file
+ * does that fail to log in. A private cluster (about 2 s to create) keeps these tests out of that race.
+ */
+export async function createPrivateTestDatabase(): Promise<TestDatabase & { destroy(): Promise<void> }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'tenantry-jobs-pg-'));
+  await chmod(dir, 0o755); // the `postgres` OS user must traverse it when we run as root
+  const cluster = await startEmbeddedPostgres(dir, await freePort());
+  const shared = process.env.TEST_DATABASE_URL;
+  process.env.TEST_DATABASE_URL = cluster.url('postgres');
+  try {
+    const db = await createTestDatabase();
+    return {
+      ...db,
+      destroy: async () => {
+        await db.close();
+        await cluster.stop();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    await cluster.stop();
+    throw err;
+  } finally {
+    process.env.TEST_DATABASE_URL = shared;
+  }
 }

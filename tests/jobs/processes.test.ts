@@ -1,8 +1,7 @@
 import type { Client } from 'graphql-ws';
-import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { signUp, superadminToken } from '../support/fixtures.js';
 import { BASE_DOMAIN, gql, wsClient } from '../support/server.js';
-import { type ChildApp, eventually, RETRY, spawnApp, watchStatus } from './helpers.js';
+import { type ChildApp, createPrivateTestDatabase, eventually, RETRY, spawnApp, watchStatus } from './helpers.js';
 
 /**
  * Real processes, as deployed: `npm start` with RUN_WORKER=false serves the API, `npm run worker`
@@ -17,7 +16,7 @@ const KNOBS = {
   TENANTRY_TEST_SUPERVISE_SECONDS: '1',
 };
 
-let db: TestDatabase;
+let db: Awaited<ReturnType<typeof createPrivateTestDatabase>>;
 let api: ChildApp;
 let worker: ChildApp | undefined;
 let rootToken: string;
@@ -37,7 +36,7 @@ const spawn = async (kind: 'server' | 'worker', env: Record<string, string> = {}
 const row = async (sql: string, params: unknown[]) => (await db.owner.query(sql, params)).rows[0];
 
 beforeAll(async () => {
-  db = await createTestDatabase();
+  db = await createPrivateTestDatabase();
   [api, worker] = await Promise.all([
     spawn('server', { RUN_WORKER: 'false' }),
     spawn('worker', { TENANTRY_TEST_FAIL_PREPARATION: 'fail-:2,last-:1', TENANTRY_TEST_SLOW_PREPARATION: 'slow-:60000,last-:60000,pause-:1000' }),
@@ -48,7 +47,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.dispose()));
   await Promise.all(children.map((c) => c.stop('SIGKILL')));
-  await db?.close();
+  await db?.destroy();
 });
 
 test('API and worker in separate processes: subscribers on the API process hear PENDING, PREPARING, READY live', async () => {
