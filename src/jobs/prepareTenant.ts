@@ -1,3 +1,4 @@
+import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Orm } from '../db/orm.js';
 import { Domain } from '../entities/Domain.js';
@@ -5,18 +6,26 @@ import { Tenant, TenantStatus } from '../entities/Tenant.js';
 import { inTenant } from '../filters/inTenant.js';
 import { TenantEvents } from './tenantEvents.js';
 
-/** One idempotent preparation step: safe to run again after a crash at any point. */
+/**
+ * One idempotent preparation step: safe to run again after a crash at any point, because it first
+ * looks at what is already there. Each step runs in its own transaction inside the tenant's scope
+ * (filter and RLS on), so a kill -9 leaves each step either fully done or not at all.
+ */
 export interface PreparationStep {
   readonly name: string;
   run(em: EntityManager, tenant: Tenant, baseDomain: string): Promise<void>;
 }
 
-/** The tenant's primary domain `<slug>.<BASE_DOMAIN>`, unless it already has one. */
+/** The tenant's primary domain `<slug>.<BASE_DOMAIN>`, unless it already has it. */
 const primaryDomain: PreparationStep = {
   name: 'primary-domain',
   async run(em, tenant, baseDomain) {
     const hostname = `${tenant.slug}.${baseDomain}`;
-    if (await em.count(Domain, { hostname })) return;
+    const existing = await em.findOne(Domain, { hostname });
+    if (existing) {
+      if (existing.tenant.id === tenant.id) return;
+      throw new Error(`the hostname ${hostname} is already used by another tenant`);
+    }
     const hasPrimary = (await em.count(Domain, { tenant, isPrimary: true })) > 0;
     em.create(Domain, { tenant, hostname, isPrimary: !hasPrimary });
     await em.flush();
@@ -36,16 +45,29 @@ const orderCounter: PreparationStep = {
 
 export const PREPARATION_STEPS: readonly PreparationStep[] = [primaryDomain, orderCounter];
 
+/** A failed step, with the step's name for the tenant's `statusError`. */
+export class PreparationStepError extends Error {
+  constructor(
+    readonly step: string,
+    cause: unknown,
+  ) {
+    super(`step ${step}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'PreparationStepError';
+  }
+}
+
 /**
- * Moves a tenant PENDING/FAILED → PREPARING → READY, each transition committed together with its
- * NOTIFY. Runs inside the tenant's own scope (filter and RLS on), never the platform escape hatch.
- * Throws if a step fails; the caller (the job queue) decides between retry and FAILED.
+ * Moves a tenant PENDING → PREPARING → READY, each transition committed together with its NOTIFY.
+ * Runs inside the tenant's own scope (filter and RLS on), never the platform escape hatch. A tenant
+ * already READY is left alone (a job retried after its work committed); so is a FAILED one: only
+ * `retryTenantPreparation` takes a tenant out of FAILED, by setting it PENDING before enqueueing.
+ * Throws if a step fails; the job queue decides between retry and FAILED.
  */
-export async function prepareTenant(orm: Orm, tenantId: string, baseDomain: string, steps: readonly PreparationStep[] = PREPARATION_STEPS): Promise<void> {
+export async function prepareTenant(orm: Orm, tenantId: string, baseDomain: string, steps: readonly PreparationStep[] = PREPARATION_STEPS): Promise<'prepared' | 'skipped'> {
   const started = await inTenant(orm, tenantId, async (em) => {
     const tenant = await em.findOne(Tenant, tenantId);
-    if (!tenant || tenant.status === TenantStatus.READY) return false;
-    if (tenant.status !== TenantStatus.PREPARING) {
+    if (!tenant || tenant.status === TenantStatus.READY || tenant.status === TenantStatus.FAILED) return false;
+    if (tenant.status === TenantStatus.PENDING) {
       tenant.status = TenantStatus.PREPARING;
       tenant.statusError = null;
       tenant.preparationStartedAt = new Date();
@@ -53,33 +75,46 @@ export async function prepareTenant(orm: Orm, tenantId: string, baseDomain: stri
       await em.flush();
       await publishStatus(em, tenant);
     }
+    // Already PREPARING: an attempt that crashed or failed part-way; its steps are redone idempotently.
     return true;
   });
-  if (!started) return;
+  if (!started) return 'skipped';
 
   for (const step of steps) {
-    await inTenant(orm, tenantId, async (em) => step.run(em, await em.findOneOrFail(Tenant, tenantId), baseDomain));
+    try {
+      await inTenant(orm, tenantId, async (em) => step.run(em, await em.findOneOrFail(Tenant, tenantId), baseDomain));
+    } catch (err) {
+      throw new PreparationStepError(step.name, err);
+    }
   }
 
   await inTenant(orm, tenantId, async (em) => {
-    const tenant = await em.findOneOrFail(Tenant, tenantId);
+    const tenant = await em.findOneOrFail(Tenant, tenantId, { lockMode: LockMode.PESSIMISTIC_WRITE });
+    if (tenant.status !== TenantStatus.PREPARING) return; // settled meanwhile by an overlapping attempt
     tenant.status = TenantStatus.READY;
     tenant.statusError = null;
     tenant.preparationCompletedAt = new Date();
     await em.flush();
     await publishStatus(em, tenant);
   });
+  return 'prepared';
 }
 
-/** Marks the tenant FAILED with a readable reason (after the last attempt). */
-export async function failTenant(orm: Orm, tenantId: string, reason: string): Promise<void> {
-  await inTenant(orm, tenantId, async (em) => {
-    const tenant = await em.findOne(Tenant, tenantId);
-    if (!tenant || tenant.status === TenantStatus.READY) return;
+/**
+ * Marks the tenant FAILED with a readable reason, once preparation is given up. Locks the tenant row
+ * and asks `hasLiveJob` in the same transaction, so a job enqueued meanwhile (recovery at start-up)
+ * wins over the stale failure. Returns whether the tenant was marked.
+ */
+export async function failTenant(orm: Orm, tenantId: string, reason: string, hasLiveJob: (em: EntityManager) => Promise<boolean> = async () => false): Promise<boolean> {
+  return inTenant(orm, tenantId, async (em) => {
+    const tenant = await em.findOne(Tenant, tenantId, { lockMode: LockMode.PESSIMISTIC_WRITE });
+    if (!tenant || tenant.status === TenantStatus.READY || tenant.status === TenantStatus.FAILED) return false;
+    if (await hasLiveJob(em)) return false;
     tenant.status = TenantStatus.FAILED;
     tenant.statusError = reason.slice(0, 1000);
     await em.flush();
     await publishStatus(em, tenant);
+    return true;
   });
 }
 

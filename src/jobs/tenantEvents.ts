@@ -25,30 +25,58 @@ export interface TenantActiveChange {
 /** Small by design: ids and a status, far below NOTIFY's 8000-byte limit. */
 export type TenantEvent = TenantStatusChange | TenantActiveChange;
 
-/** Called with each event, or with `resync` after the listening connection was lost and regained. */
-export type TenantEventListener = (event: TenantEvent | { readonly type: 'resync' }) => void;
+/**
+ * Sent to every listener after the listening connection was lost and regained: events committed while
+ * it was down were never delivered, so listeners re-read what they follow. `lostAt` is when the
+ * connection was found dead (events may have been missed since a little before).
+ */
+export interface TenantResync {
+  readonly type: 'resync';
+  readonly lostAt: Date;
+}
+
+export type TenantEventListener = (event: TenantEvent | TenantResync) => void;
+
+export interface TenantEventsOptions {
+  /** How often the idle listening connection is probed (a dead TCP peer sends no error). */
+  readonly pingIntervalMs?: number;
+  /** A probe unanswered this long counts as a lost connection. */
+  readonly pingTimeoutMs?: number;
+}
 
 /**
  * Tenant events across processes through Postgres LISTEN/NOTIFY. Publishing is a `pg_notify` inside
- * the caller's transaction, so an event is delivered exactly when the change it describes commits.
- * Each process holds one listening connection and fans events out in memory; if that connection
- * drops it reconnects with backoff and tells listeners to `resync` (re-read what they may have missed).
+ * the caller's transaction, so an event is delivered exactly when the change it describes commits, and
+ * Postgres delivers notifications in commit order. Each process holds one listening connection and
+ * fans events out in memory (indexed by tenant, so an event costs its own tenant's subscribers plus the
+ * all-tenant ones, not every subscriber of the process). If that connection drops, or stops answering
+ * the periodic probe, it reconnects with backoff and tells every listener to `resync`.
  */
 export class TenantEvents {
-  private readonly listeners = new Set<TenantEventListener>();
+  private readonly byTenant = new Map<string, Set<TenantEventListener>>();
+  private readonly everyTenant = new Set<TenantEventListener>();
   private client?: pg.Client;
   private stopped = false;
   private retryTimer?: NodeJS.Timeout;
+  private pingTimer?: NodeJS.Timeout;
+  private lostAt?: Date;
+  private readonly pingIntervalMs: number;
+  private readonly pingTimeoutMs: number;
 
   constructor(
     private readonly url: string,
     private readonly log: Logger,
-  ) {}
+    options: TenantEventsOptions = {},
+  ) {
+    this.pingIntervalMs = options.pingIntervalMs ?? 15_000;
+    this.pingTimeoutMs = options.pingTimeoutMs ?? 5_000;
+  }
 
   async start(): Promise<void> {
     await this.connect(false);
   }
 
+  /** Queues the event in `em`'s transaction: listeners everywhere hear it when (and if) it commits. */
   static async publish(em: EntityManager, event: TenantEvent): Promise<void> {
     await em.execute(
       `select pg_notify(?, (?::jsonb || jsonb_build_object('xid', pg_current_xact_id()::text))::text)`,
@@ -57,14 +85,35 @@ export class TenantEvents {
     );
   }
 
-  subscribe(listener: TenantEventListener): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+  /**
+   * `listener` hears `tenantId`'s events (every tenant's when omitted) and every `resync`.
+   * Returns the unsubscribe function.
+   */
+  subscribe(listener: TenantEventListener, tenantId?: string): () => void {
+    if (tenantId === undefined) {
+      this.everyTenant.add(listener);
+      return () => void this.everyTenant.delete(listener);
+    }
+    let set = this.byTenant.get(tenantId);
+    if (!set) this.byTenant.set(tenantId, (set = new Set()));
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0 && this.byTenant.get(tenantId) === set) this.byTenant.delete(tenantId);
+    };
+  }
+
+  /** Listeners currently registered (tests and metrics). */
+  get listenerCount(): number {
+    let n = this.everyTenant.size;
+    for (const set of this.byTenant.values()) n += set.size;
+    return n;
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.retryTimer);
+    clearInterval(this.pingTimer);
     const client = this.client;
     this.client = undefined;
     await client?.end().catch(() => undefined);
@@ -80,8 +129,13 @@ export class TenantEvents {
     return this.client !== undefined;
   }
 
+  /** The backend pid of the listening connection (tests terminate it with `pg_terminate_backend`). */
+  get backendPid(): number | undefined {
+    return (this.client as (pg.Client & { processID?: number }) | undefined)?.processID;
+  }
+
   private async connect(isReconnect: boolean, attempt = 0): Promise<void> {
-    const client = new pg.Client({ connectionString: this.url });
+    const client = new pg.Client({ connectionString: this.url, keepAlive: true, keepAliveInitialDelayMillis: 10_000 });
     client.on('notification', (msg) => {
       if (msg.channel !== CHANNEL || !msg.payload) return;
       let event: TenantEvent;
@@ -96,6 +150,8 @@ export class TenantEvents {
     const onLost = (err?: Error) => {
       if (this.client !== client || this.stopped) return;
       this.client = undefined;
+      this.lostAt = new Date();
+      clearInterval(this.pingTimer);
       this.log.warn({ err }, 'tenant event connection lost; reconnecting');
       client.end().catch(() => undefined);
       this.scheduleReconnect(0);
@@ -108,15 +164,32 @@ export class TenantEvents {
     } catch (err) {
       await client.end().catch(() => undefined);
       if (!isReconnect) throw err;
+      this.log.warn({ err, attempt }, 'tenant event connection: reconnect failed');
       this.scheduleReconnect(attempt + 1);
       return;
     }
     if (this.stopped) {
-      await client.end();
+      await client.end().catch(() => undefined);
       return;
     }
     this.client = client;
-    if (isReconnect) this.emit({ type: 'resync' });
+    this.pingTimer = setInterval(() => this.ping(client, onLost), this.pingIntervalMs);
+    this.pingTimer.unref();
+    if (isReconnect) {
+      this.log.info('tenant event connection restored; listeners resync');
+      this.emit({ type: 'resync', lostAt: this.lostAt ?? new Date() });
+    }
+  }
+
+  private ping(client: pg.Client, onLost: (err?: Error) => void): void {
+    const timeout = setTimeout(() => onLost(new Error('tenant event connection did not answer a probe')), this.pingTimeoutMs);
+    client.query('select 1').then(
+      () => clearTimeout(timeout),
+      (err: Error) => {
+        clearTimeout(timeout);
+        onLost(err);
+      },
+    );
   }
 
   private scheduleReconnect(attempt: number): void {
@@ -125,8 +198,12 @@ export class TenantEvents {
     this.retryTimer = setTimeout(() => void this.connect(true, attempt), delay);
   }
 
-  private emit(event: TenantEvent | { type: 'resync' }): void {
-    for (const listener of this.listeners) {
+  private emit(event: TenantEvent | TenantResync): void {
+    const targets =
+      event.type === 'resync'
+        ? [...this.everyTenant, ...[...this.byTenant.values()].flatMap((set) => [...set])]
+        : [...this.everyTenant, ...(this.byTenant.get(event.tenantId) ?? [])];
+    for (const listener of targets) {
       try {
         listener(event);
       } catch (err) {

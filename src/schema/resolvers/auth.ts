@@ -7,6 +7,7 @@ import { AuditEvent } from '../../entities/AuditEvent.js';
 import { Tenant } from '../../entities/Tenant.js';
 import { Role, User } from '../../entities/User.js';
 import { AppError, badInput, unauthenticated } from '../../errors.js';
+import { publishStatus } from '../../jobs/prepareTenant.js';
 import { requireTenantData } from '../guards.js';
 import { mutate } from '../mutate.js';
 import { AuthPayloadType, CreateUserInput, LoginInput, SignUpInput, TenantType, UserType } from '../types.js';
@@ -48,6 +49,7 @@ export class AuthResolver {
         em.create(AuditEvent, { action: 'tenant.signUp', actorId: user.id, tenantId: tenant.id, target: slug });
         await em.flush();
         await ctx.services.provisioner.enqueue(em, tenant.id);
+        await publishStatus(em, tenant); // superadmins' all-tenants streams hear of the new tenant
         return issueSession(em, ctx.services.jwtSecret, user);
       },
       { unique: { tenant_slug_unique: { message: 'This slug is taken', field: 'slug' } } },

@@ -1,0 +1,96 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { PreparationStep } from './prepareTenant.js';
+
+/**
+ * Test-only knobs for provisioning, read from the environment and honoured ONLY when NODE_ENV=test
+ * (anywhere else they are ignored, with a warning). They let tests drive real child processes
+ * (`npm start`, `npm run worker`) into failures and crashes. See docs/provisioning.md.
+ *
+ * - TENANTRY_TEST_FAIL_PREPARATION=<slug-prefix>[:<attempts>][,…]: tenants whose slug starts with the
+ *   prefix fail preparation (after their primary domain, before the order counter) on their first
+ *   <attempts> attempts in this process; every attempt when <attempts> is omitted.
+ * - TENANTRY_TEST_SLOW_PREPARATION=<slug-prefix>:<ms>[,…]: those tenants pause <ms> at the same point,
+ *   after the failure check (so a kill -9 lands mid-job, with a step done and one to go).
+ * - TENANTRY_TEST_RETRY_LIMIT, TENANTRY_TEST_RETRY_DELAY_SECONDS: retries after the first attempt, and
+ *   the first backoff (these apply when this process creates the queue or updates its settings at start).
+ * - TENANTRY_TEST_SUPERVISE_SECONDS: how often pg-boss looks for jobs whose worker stopped heartbeating.
+ */
+export interface TestKnobs {
+  readonly retryLimit?: number;
+  readonly retryDelaySeconds?: number;
+  readonly superviseIntervalSeconds?: number;
+  /** Inserted between the built-in steps, in order. */
+  readonly extraSteps: PreparationStep[];
+  /** Names of the variables in effect (logged at start). */
+  readonly active: string[];
+  /** Knob variables set outside NODE_ENV=test, hence ignored. */
+  readonly ignored: string[];
+}
+
+const PREFIX = 'TENANTRY_TEST_';
+
+export function readTestKnobs(env: NodeJS.ProcessEnv = process.env): TestKnobs {
+  const names = Object.keys(env).filter((k) => k.startsWith(PREFIX) && env[k]);
+  if (env.NODE_ENV !== 'test') return { extraSteps: [], active: [], ignored: names };
+  const extraSteps: PreparationStep[] = [];
+  for (const [prefix, attempts] of specs(env.TENANTRY_TEST_FAIL_PREPARATION, 'TENANTRY_TEST_FAIL_PREPARATION')) {
+    extraSteps.push(failingStep(prefix, attempts));
+  }
+  for (const [prefix, ms] of specs(env.TENANTRY_TEST_SLOW_PREPARATION, 'TENANTRY_TEST_SLOW_PREPARATION')) {
+    extraSteps.push(slowStep(prefix, ms ?? 1000));
+  }
+  return {
+    retryLimit: intKnob(env, 'TENANTRY_TEST_RETRY_LIMIT'),
+    retryDelaySeconds: intKnob(env, 'TENANTRY_TEST_RETRY_DELAY_SECONDS'),
+    superviseIntervalSeconds: intKnob(env, 'TENANTRY_TEST_SUPERVISE_SECONDS'),
+    extraSteps,
+    active: names,
+    ignored: [],
+  };
+}
+
+/** Fails tenants whose slug starts with `prefix`: their first `attempts` attempts (all if undefined). */
+export function failingStep(prefix: string, attempts?: number): PreparationStep & { readonly attemptsBySlug: Map<string, number> } {
+  const attemptsBySlug = new Map<string, number>();
+  return {
+    name: 'test-injected-failure',
+    attemptsBySlug,
+    async run(_em, tenant) {
+      if (!tenant.slug.startsWith(prefix)) return;
+      const n = (attemptsBySlug.get(tenant.slug) ?? 0) + 1;
+      attemptsBySlug.set(tenant.slug, n);
+      if (attempts === undefined || n <= attempts) throw new Error(`injected failure for ${tenant.slug} (attempt ${n})`);
+    },
+  };
+}
+
+/** Pauses `ms` for tenants whose slug starts with `prefix`. */
+export function slowStep(prefix: string, ms: number): PreparationStep {
+  return {
+    name: 'test-pause',
+    async run(_em, tenant) {
+      if (tenant.slug.startsWith(prefix)) await sleep(ms);
+    },
+  };
+}
+
+/** `<prefix>[:<number>]`, comma-separated. */
+function specs(value: string | undefined, name: string): [string, number | undefined][] {
+  if (!value) return [];
+  return value.split(',').map((spec) => {
+    const [prefix, n] = spec.trim().split(':');
+    if (!prefix) throw new Error(`${name}: expected <slug-prefix>[:<number>][,…], got "${value}"`);
+    if (n === undefined || n === '') return [prefix, undefined];
+    const parsed = Number(n);
+    if (!Number.isInteger(parsed) || parsed < 0) throw new Error(`${name}: "${n}" is not a non-negative integer`);
+    return [prefix, parsed];
+  });
+}
+
+function intKnob(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const value = env[name];
+  if (value === undefined || value === '') return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name}: "${value}" is not a non-negative integer`);
+  return n;
+}
