@@ -52,13 +52,14 @@ export async function openDatabase(config: Config, options: OpenOptions = {}): P
 
 /**
  * The app role's password: APP_DB_PASSWORD, else derived from the owner's credentials (HMAC), so every
- * process given the same DATABASE_URL (servers, workers, CLI) agrees on it without storing anything,
- * and nobody without the owner's password can compute it.
+ * process given the same owner (servers, workers, CLI) agrees on it without storing anything, and
+ * nobody without the owner's password can compute it. Roles are cluster-wide: the derivation leaves the
+ * database name out, so databases of one cluster never reset each other's app password.
  */
 export function appDbPassword(config: Pick<Config, 'appDbPassword'>, ownerUrl: string): string {
   if (config.appDbPassword) return config.appDbPassword;
   const owner = new URL(ownerUrl);
-  return createHmac('sha256', `${owner.username}:${decodeURIComponent(owner.password)}`).update(`${APP_ROLE}@${owner.host}${owner.pathname}`).digest('base64url');
+  return createHmac('sha256', `${owner.username}:${decodeURIComponent(owner.password)}`).update(`${APP_ROLE}@${owner.host}`).digest('base64url');
 }
 
 const MIGRATION_LOCK = 7_236_002;

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { enableAppRoleLogin, migrate, withClient } from '../../src/db/database.js';
+import { appDbPassword, enableAppRoleLogin, migrate, withClient } from '../../src/db/database.js';
 import { createOrm, type Orm } from '../../src/db/orm.js';
 
 const TEMPLATE = 'tenantry_template';
@@ -44,7 +44,8 @@ export async function createTestDatabase(options: { poolSize?: number } = {}): P
     }
   });
   const ownerUrl = databaseUrl(name);
-  const appUrl = await enableAppRoleLogin(ownerUrl, 'tenantry-test-app-password');
+  // The same password the server derives, so a server started on DATABASE_URL alone changes nothing.
+  const appUrl = await enableAppRoleLogin(ownerUrl, appDbPassword({}, ownerUrl));
   const orm = await createOrm(appUrl, { pool: { min: 0, max: options.poolSize ?? 10 } });
   const owner = new pg.Pool({ connectionString: ownerUrl, max: 3 });
   // pg-pool's end() resolves before its idle clients' sockets are closed; when the run's last file ends,
