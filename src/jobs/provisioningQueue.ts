@@ -150,7 +150,13 @@ export class ProvisioningQueue implements Provisioner {
    */
   async recover(): Promise<number> {
     const em = this.orm.em.fork({ clear: true }) as EntityManager;
-    const stuck = await em.find(Tenant, { status: { $in: [TenantStatus.PENDING, TenantStatus.PREPARING] } }, { fields: ['id'] });
+    // A tenant with migration checkpoints is being filled by the schema migrator (src/migrate), which
+    // owns its lifecycle: "preparing" it here would serve it READY and half-copied.
+    const stuck = await em.execute<{ id: string }[]>(
+      `select t.id from tenant t
+        where t.status in (?, ?) and not exists (select 1 from migration_checkpoint m where m.tenant_id = t.id)`,
+      [TenantStatus.PENDING, TenantStatus.PREPARING],
+    );
     let enqueued = 0;
     for (const { id } of stuck) {
       const added = await em.fork({ clear: true }).transactional(async (tx) => {

@@ -230,6 +230,19 @@ test('recover() re-enqueues a tenant left PENDING without a job, and is a no-op 
   expect(jobs).toHaveLength(2);
 });
 
+test('recover() leaves alone a tenant the schema migrator is still filling', async () => {
+  const { rows: [tenant] } = await server.db.owner.query(
+    `insert into tenant (id, name, slug, status, created_at) values (gen_random_uuid(), 'Migrating', 'migrating-x', 'PREPARING', now()) returning id`,
+  );
+  await server.db.owner.query(`insert into migration_checkpoint (tenant_id, table_name, source_schema) values ($1, 'product', 'tenant_x')`, [tenant.id]);
+  expect(await server.queue.recover()).toBe(0);
+  const { rows } = await server.db.owner.query(`select count(*)::int n from pgboss.job where singleton_key = $1`, [tenant.id]);
+  expect(rows[0].n).toBe(0);
+  // Without its checkpoints the same tenant is an orphaned preparation and is picked up.
+  await server.db.owner.query(`delete from migration_checkpoint where tenant_id = $1`, [tenant.id]);
+  expect(await server.queue.recover()).toBe(1);
+});
+
 test('enqueueing joins the caller transaction: rolled back with it, no job is left', async () => {
   const tenantId = '11111111-1111-4111-8111-111111111111';
   await expect(
