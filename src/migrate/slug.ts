@@ -3,22 +3,10 @@
  * `a-z 0-9 -`, starting with a letter, not a reserved word, unique.
  */
 
+import { RESERVED_SLUGS, SLUG_PATTERN } from '../schema/validation.js';
+
 export const SLUG_MIN = 3;
 export const SLUG_MAX = 40;
-export const SLUG_PATTERN = /^[a-z][a-z0-9-]{2,39}$/;
-
-/**
- * Words a tenant slug may not be (host names and paths the platform keeps for itself): a superset of
- * sign-up's list (src/schema/validation.ts on main, not on this branch yet); after the merge, import
- * that one and add these extras to it, or keep the union here.
- */
-export const RESERVED_SLUGS = new Set([
-  'www', 'api', 'admin', 'app', 'apps', 'auth', 'login', 'logout', 'signup', 'register', 'account', 'accounts',
-  'dashboard', 'console', 'graphql', 'static', 'assets', 'cdn', 'media', 'mail', 'email', 'smtp', 'imap', 'pop', 'ftp',
-  'ns1', 'ns2', 'dns', 'status', 'health', 'healthz', 'readyz', 'metrics', 'help', 'support', 'docs', 'blog', 'billing',
-  'root', 'system', 'platform', 'superadmin', 'internal', 'public', 'dev', 'test', 'staging', 'localhost', 'tenant',
-  'tenants', 'tenantry',
-]);
 
 // Russian/Ukrainian/Belarusian Cyrillic, GOST-like transliteration (schema names in the legacy
 // system are transliterated store names, e.g. `tenant_novyj-testovyj-magazin-2`).

@@ -5,13 +5,16 @@ import { badInput } from '../errors.js';
  * field at fault. Resolvers validate everything before writing anything.
  */
 
-export const RESERVED_SLUGS = new Set([
-  'www', 'api', 'admin', 'app', 'auth', 'login', 'signup', 'static', 'assets', 'cdn', 'mail', 'smtp',
-  'ftp', 'status', 'health', 'metrics', 'graphql', 'root', 'system', 'support', 'help', 'docs', 'blog',
-  'dashboard', 'console', 'internal', 'superadmin', 'tenantry', 'public', 'test', 'localhost',
-]);
+/** Words a tenant slug may not be: host names and paths the platform keeps for itself. */
+export const RESERVED_SLUGS: ReadonlySet<string> = new Set([
+  'www', 'api', 'admin', 'app', 'apps', 'auth', 'login', 'logout', 'signup', 'register', 'account', 'accounts',
+  'dashboard', 'console', 'graphql', 'static', 'assets', 'cdn', 'media', 'mail', 'email', 'smtp', 'imap', 'pop', 'ftp',
+  'ns1', 'ns2', 'dns', 'status', 'health', 'healthz', 'readyz', 'metrics', 'help', 'support', 'docs', 'blog', 'billing',
+  'root', 'system', 'platform', 'superadmin', 'internal', 'public', 'dev', 'test', 'staging', 'localhost', 'tenant',
+  'tenants', 'tenantry',
+])
 
-const SLUG = /^[a-z][a-z0-9-]{2,39}$/;
+export const SLUG_PATTERN = /^[a-z][a-z0-9-]{2,39}$/;
 const SKU = /^[A-Za-z0-9\-_.]{1,64}$/;
 // Pragmatic RFC 5322 subset: one @, no spaces, a dotted domain with a 2+ letter TLD.
 const EMAIL = /^[^\s@"(),:;<>[\\\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.[A-Za-z]{2,}$/;
@@ -21,7 +24,7 @@ const INT32_MAX = 2_147_483_647;
 export const isReservedSlug = (slug: string) => RESERVED_SLUGS.has(slug);
 
 export function slug(value: string, field = 'slug'): string {
-  if (!SLUG.test(value)) {
+  if (!SLUG_PATTERN.test(value)) {
     throw badInput('A slug is 3–40 characters of a-z, 0-9 and -, starting with a letter', field);
   }
   if (isReservedSlug(value)) throw badInput(`"${value}" is reserved`, field);

@@ -2,7 +2,8 @@ import { v3 as uuidv3, validate, version } from 'uuid';
 import { withClient } from '../../src/db/database.js';
 import { MIGRATION_NAMESPACE, rowIdFor, rowIdSql, tenantIdFor } from '../../src/migrate/ids.js';
 import { registryTableSql, selectTenants } from '../../src/migrate/registry.js';
-import { baseSlug, isValidSlug, RESERVED_SLUGS, uniqueSlug } from '../../src/migrate/slug.js';
+import { baseSlug, isValidSlug, uniqueSlug } from '../../src/migrate/slug.js';
+import { RESERVED_SLUGS } from '../../src/schema/validation.js';
 import { databaseUrl } from '../support/db.js';
 import { runCli } from './support.js';
 
