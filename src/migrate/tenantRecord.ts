@@ -1,5 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Orm } from '../db/orm.js';
+import { TenantEvents } from '../jobs/tenantEvents.js';
 import { TenantStatus } from '../entities/index.js';
 import { markVerified } from './checkpoints.js';
 import { rowIdFor } from './ids.js';
@@ -128,11 +130,12 @@ export async function finishTenant(
     }
     await markVerified(tx, tenantId, step.verifiedTables);
     if (step.ready) {
-      await txQuery(
+      const { affected } = await txQuery(
         tx,
         `update "tenant" set status = $2, is_active = true, status_error = null, preparation_completed_at = now() where id = $1 and status <> $2`,
         [tenantId, TenantStatus.READY],
       );
+      if (affected) await announce(tx, tenantId, TenantStatus.READY, null);
     }
   });
 }
@@ -143,11 +146,17 @@ export async function finishTenant(
  */
 export async function markFailed(orm: Orm, tenantId: string, reason: string): Promise<void> {
   await platformWrite(orm, { action: 'migrate.failed', tenantId, target: reason.slice(0, 500) }, async (tx) => {
-    await txQuery(tx, `update "tenant" set status = $2, status_error = $3 where id = $1 and status <> $4`, [
+    const { affected } = await txQuery(tx, `update "tenant" set status = $2, status_error = $3 where id = $1 and status <> $4`, [
       tenantId,
       TenantStatus.FAILED,
       reason.slice(0, 2000),
       TenantStatus.READY,
     ]);
+    if (affected) await announce(tx, tenantId, TenantStatus.FAILED, reason.slice(0, 2000));
   });
+}
+
+/** Status changes reach `tenantStatusChanged` subscribers like the provisioning worker's: NOTIFY at commit. */
+function announce(tx: EntityManager, tenantId: string, status: TenantStatus, error: string | null): Promise<void> {
+  return TenantEvents.publish(tx, { type: 'status', tenantId, status, error, at: new Date().toISOString() });
 }

@@ -1,7 +1,7 @@
 import { makeLegacyFixture, splitRows } from '../../src/migrate/fixture.js';
 import { rowIdFor, tenantIdFor } from '../../src/migrate/ids.js';
 import { createProduct, superadminToken } from '../support/fixtures.js';
-import { codeOf, gql, startTestServer, type TestServer } from '../support/server.js';
+import { codeOf, gql, startTestServer, type TestServer, wsClient, wsSubscribe } from '../support/server.js';
 import { createLegacyDatabase, type LegacyDatabase, migrate } from './support.js';
 
 // Migrated tenants served by the real API: each sees its own legacy data and nothing of the others,
@@ -20,7 +20,7 @@ beforeAll(async () => {
   await makeLegacyFixture(legacy.url, { tenants: 3, rows: ROWS, weirdNames: false, replace: false });
   const summary = await migrate(server.db, legacy, {});
   expect(summary.ok).toBe(true);
-  for (const t of summary.tenants) slugOf.set(t.schema, t.slug);
+  for (const t of summary.tenants) slugOf.set(t.schema, t.slug!);
   root = await superadminToken(server);
 }, 60_000);
 afterAll(async () => {
@@ -69,3 +69,26 @@ test('new orders continue numbering after the highest legacy order number', asyn
   expect(codeOf(created)).toBeUndefined();
   expect(created.body.data.createOrder.number).toBe(rows[0].n + 1);
 });
+
+test('a superadmin watching every tenant hears a migrated tenant become READY', async () => {
+  const client = wsClient(server, { token: root });
+  try {
+    const sub = wsSubscribe(client, 'subscription { tenantStatusChanged { tenantId status } }');
+    await new Promise((resolve) => setTimeout(resolve, 200)); // the subscription is registered
+    await makeLegacyFixture(legacy.url, { tenants: 4, rows: ROWS, weirdNames: false, replace: true });
+    await migrate(server.db, legacy, { tenants: ['tenant_shop_4'] });
+    const fourth = tenantIdFor('4');
+    await eventually(() => sub.results.some((r) => r.data?.tenantStatusChanged.tenantId === fourth && r.data.tenantStatusChanged.status === 'READY'));
+    sub.unsubscribe();
+  } finally {
+    await client.dispose();
+  }
+});
+
+async function eventually(check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
