@@ -1,5 +1,4 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Orm } from '../db/orm.js';
 import { TenantEvents } from '../jobs/tenantEvents.js';
 import { TenantStatus } from '../entities/index.js';
