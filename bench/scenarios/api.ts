@@ -47,7 +47,7 @@ export const apiScenario: Scenario = {
 
     const rows: BenchRow[] = [];
     try {
-      for (const op of OPERATIONS) {
+      for (const op of OPERATIONS.filter((o) => !process.env.BENCH_API_ONLY || o.name.includes(process.env.BENCH_API_ONLY))) {
         const body = JSON.stringify({ query: op.query, variables: { id: seed.orderId } });
         const measured = await load(tenantryPort, body, token);
         const base = await load(baseline.port, body, token);
