@@ -1,12 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Client } from 'graphql-ws';
 import { startEmbeddedPostgres } from '../../src/db/embedded.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { BASE_DOMAIN, gql, JWT_SECRET, wsSubscribe } from '../support/server.js';
+import { freePort } from '../../bench/harness.js';
 
 export const STATUS_SUBSCRIPTION = `subscription($tenantId: ID) { tenantStatusChanged(tenantId: $tenantId) { tenantId status error at } }`;
 
@@ -70,17 +70,6 @@ export interface ChildApp {
 }
 
 const ROOT = process.cwd(); // jest runs from the project root
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * A real `npm start` (`server`) or `npm run worker` (`worker`) as a child process on the test database:
