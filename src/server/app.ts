@@ -14,7 +14,7 @@ import { buildTenantrySchema } from '../schema/build.js';
 import { createGraphqlHttp } from './graphqlHttp.js';
 import { attachGraphqlWs } from './graphqlWs.js';
 import { Metrics } from './metrics.js';
-import { rateLimit } from './rateLimit.js';
+import { DEFAULT_RATE_LIMIT_PER_MINUTE, rateLimit } from './rateLimit.js';
 
 export interface AppOptions {
   readonly config: Config;
@@ -71,7 +71,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
-  app.use('/graphql', rateLimit(options.rateLimitPerMinute ?? 1200), express.json({ limit: '1mb' }));
+  app.use('/graphql', rateLimit(options.rateLimitPerMinute ?? DEFAULT_RATE_LIMIT_PER_MINUTE), express.json({ limit: '1mb' }));
   app.post('/graphql', graphql.handler);
   app.get('/graphql', graphql.handler);
   // A body that is not JSON: the contract's BAD_REQUEST, not an HTML error page.

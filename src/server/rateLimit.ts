@@ -1,5 +1,8 @@
 import type { NextFunction, Request, Response } from 'express';
 
+/** Above the contract's floor: no client is limited below 1,000 requests per minute. */
+export const DEFAULT_RATE_LIMIT_PER_MINUTE = 1200;
+
 /**
  * A per-client fixed-window limit (client = IP address), in memory, per process. Generous by default
  * (the contract promises at least 1,000 requests per minute); `0` disables it.

@@ -32,6 +32,7 @@ export interface TestServerOptions {
   readonly orm?: Partial<Options>;
   /** Reuse a database instead of creating one (a second process-like server on the same data). */
   readonly db?: TestDatabase;
+  /** Requests per minute per client; tests default to 0 (no limit). */
   readonly rateLimitPerMinute?: number;
 }
 
