@@ -203,3 +203,26 @@ describe('a superadmin token', () => {
     expectFailure(await gql(server, SKUS, {}, { token: root, host: `no-such-tenant.${BASE_DOMAIN}` }), 'TENANT_NOT_FOUND', 404);
   });
 });
+
+describe('over WebSocket, the Host of the upgrade request', () => {
+  const onWs = async (token: string, host: string) => {
+    const client = wsClient(server, { token }, { host });
+    try {
+      return await wsRequest(client, SKUS);
+    } finally {
+      await client.dispose();
+    }
+  };
+
+  test('names the tenant for a superadmin', async () => {
+    const r = await onWs(root, `bravo.${BASE_DOMAIN}`);
+    expect(r.errors).toBeUndefined();
+    expect(r.data.products.edges.map((e: { node: { sku: string } }) => e.node.sku)).toEqual(['B-ONLY']);
+  });
+
+  test('of another tenant is TENANT_MISMATCH for a tenant token', async () => {
+    const r = await onWs(a.token, `shop.bravo-store.example`);
+    expect(r.errors?.[0].extensions?.code).toBe('TENANT_MISMATCH');
+    expect(r.data ?? null).toBeNull();
+  });
+});

@@ -109,10 +109,23 @@ export async function request(url: string, body: string, headers: Record<string,
 }
 
 /** A graphql-ws client over a real WebSocket. Close it (`dispose`) in the test. */
-export function wsClient(server: { wsUrl: string }, params: { token?: string | (() => string); tenant?: string } = {}, extra: { onClose?: (code: number, reason: string) => void } = {}): Client {
+export function wsClient(
+  server: { wsUrl: string },
+  params: { token?: string | (() => string); tenant?: string } = {},
+  extra: { onClose?: (code: number, reason: string) => void; host?: string } = {},
+): Client {
+  // The upgrade request's Host, as a browser on a tenant's domain would send it.
+  const host = extra.host;
+  const webSocketImpl = host
+    ? class extends WebSocket {
+        constructor(url: string, protocols?: string | string[]) {
+          super(url, protocols, { headers: { host } });
+        }
+      }
+    : WebSocket;
   return createClient({
     url: server.wsUrl,
-    webSocketImpl: WebSocket,
+    webSocketImpl,
     lazy: true,
     retryAttempts: 0,
     connectionParams: () => {
