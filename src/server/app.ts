@@ -96,11 +96,14 @@ export async function createApp(options: AppOptions): Promise<App> {
         server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
       }),
     close: async () => {
+      // Stop accepting; requests in flight finish (busy keep-alive clients get 10 s), then Apollo stops.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await ws.close();
-      await graphql.apollo.stop();
+      const deadline = setTimeout(() => server.closeAllConnections(), 10_000);
       await closed;
+      clearTimeout(deadline);
+      await graphql.apollo.stop();
       await events.stop();
     },
   };
