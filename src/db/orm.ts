@@ -18,6 +18,10 @@ export function ormConfig(clientUrl: string, overrides: Partial<Options> = {}): 
     migrations: { migrationsList, transactional: true, allOrNothing: true, snapshot: false, silent: true },
     // Every unit of work runs on an explicit fork bound to a request or job; the global EM is off limits.
     allowGlobalContext: false,
+    // MikroORM joins a to-one relation's table so that table's filter applies to the reference. Our
+    // relations are composite FKs that reuse the row's own tenant_id, so the referenced row is in the
+    // same tenant by construction (and RLS guards it anyway): the join is pure cost.
+    autoJoinRefsForFilters: false,
     forceUtcTimezone: true,
     ensureDatabase: false,
     pool: { min: 0, max: 10 },
