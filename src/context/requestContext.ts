@@ -68,28 +68,38 @@ export async function identify(services: Services, input: { authorization?: unkn
   return { requestId, principal, authError, tenant, tenantError: error, hints: input.hints };
 }
 
+/** The logger of one request or operation: every line carries its request, tenant and user ids. */
+export function requestLogger(services: Services, identity: RequestIdentity): Logger {
+  return services.log.child({ requestId: identity.requestId, tenantId: identity.tenant?.id, userId: identity.principal?.userId });
+}
+
+function contextOf(services: Services, identity: RequestIdentity, log: Logger, em: EntityManager): RequestContext {
+  return { ...identity, services, log, em, loaders: createLoaders(em) };
+}
+
+/**
+ * A context outside any transaction and tenant scope: tenant-owned data is unreachable (filter and RLS
+ * both refuse), shared tables and the platform escape hatch remain. For requests without a tenant, and
+ * for subscriptions, which outlive any transaction.
+ */
+export function plainContext(services: Services, identity: RequestIdentity, log = requestLogger(services, identity)): RequestContext {
+  return contextOf(services, identity, log, services.orm.em.fork({ clear: true }) as EntityManager);
+}
+
 /**
  * Runs one operation as one unit of work. With a tenant: `inTenant` (filter scope, RLS setting, one
- * transaction). Without: a plain fork, in which tenant-owned data is unreachable (filter and RLS both
- * refuse), so only shared tables and the platform escape hatch remain.
+ * transaction). Without: a `plainContext`.
  */
 export function runUnitOfWork<T>(services: Services, identity: RequestIdentity, fn: (ctx: RequestContext) => Promise<T>): Promise<T> {
-  const log = services.log.child({
-    requestId: identity.requestId,
-    tenantId: identity.tenant?.id,
-    userId: identity.principal?.userId,
+  const log = requestLogger(services, identity);
+  if (!identity.tenant || identity.tenantError) return fn(plainContext(services, identity, log));
+  return inTenant(services.orm, identity.tenant.id, async (em) => {
+    try {
+      return await fn(contextOf(services, identity, log, em));
+    } finally {
+      // Mutations flush inside `mutate`; anything else loaded was only read. Clearing spares the
+      // commit's implicit flush a change-set scan over every entity the response touched.
+      em.clear();
+    }
   });
-  const withEm = (em: EntityManager) => fn({ ...identity, services, log, em, loaders: createLoaders(em) });
-  if (identity.tenant && !identity.tenantError) {
-    return inTenant(services.orm, identity.tenant.id, async (em) => {
-      try {
-        return await withEm(em);
-      } finally {
-        // Mutations flush inside `mutate`; anything else loaded was only read. Clearing spares the
-        // commit's implicit flush a change-set scan over every entity the response touched.
-        em.clear();
-      }
-    });
-  }
-  return withEm(services.orm.em.fork({ clear: true }) as EntityManager);
 }

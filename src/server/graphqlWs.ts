@@ -16,18 +16,15 @@ import type { Server } from 'node:http';
 import { useServer, type Extra } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { bearerToken, verifyAccessToken } from '../auth/accessToken.js';
-import { identify, type RequestContext, type RequestIdentity, runUnitOfWork, type Services } from '../context/requestContext.js';
+import { identify, plainContext, type RequestContext, type RequestIdentity, requestLogger, runUnitOfWork, type Services } from '../context/requestContext.js';
 import { AppError } from '../errors.js';
 import { guardOperation } from '../schema/guards.js';
-import { createLoaders } from '../schema/loaders.js';
 import { enforceLimits } from '../schema/limits.js';
 import { formatError } from './errors.js';
 import { rootFieldNames } from './graphqlHttp.js';
 import type { Metrics } from './metrics.js';
-import type { EntityManager } from '@mikro-orm/postgresql';
 
-export const CLOSE_FORBIDDEN = 4403;
-export const CLOSE_TOKEN_EXPIRED = 4401;
+const CLOSE_TOKEN_EXPIRED = 4401;
 
 /** What `onSubscribe` hands to `execute`/`subscribe`: the identity and anything that already failed. */
 interface Preflight {
@@ -137,17 +134,11 @@ export function attachGraphqlWs(httpServer: Server, schema: GraphQLSchema, servi
       const withCtx = { ...args, contextValue: ctx };
       return isSubscription ? subscribe(withCtx) : execute(withCtx);
     };
-    let result: Awaited<ReturnType<typeof guarded>>;
-    if (isSubscription) {
-      const em = services.orm.em.fork({ clear: true }) as EntityManager;
-      const log = services.log.child({ requestId: identity.requestId, tenantId: identity.tenant?.id, userId: identity.principal?.userId });
-      result = await guarded({ ...identity, services, log, em, loaders: createLoaders(em) });
-    } else {
-      result = await runUnitOfWork(services, identity, guarded);
-    }
+    const log = requestLogger(services, identity);
+    const result = isSubscription ? await guarded(plainContext(services, identity, log)) : await runUnitOfWork(services, identity, guarded);
     const outcome = Symbol.asyncIterator in result ? 'ok' : String((result as ExecutionResult).errors?.[0]?.extensions?.code ?? 'ok');
     observe(outcome);
-    services.log.info({ requestId: identity.requestId, tenantId: identity.tenant?.id, userId: identity.principal?.userId, operation: preflight.operationName, outcome, transport: 'ws' }, 'graphql operation');
+    log.info({ operation: preflight.operationName, outcome, transport: 'ws' }, 'graphql operation');
     return result;
   }
 
