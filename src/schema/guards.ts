@@ -1,9 +1,25 @@
+import { type DocumentNode, Kind, type OperationDefinitionNode } from 'graphql';
 import type { Principal } from '../auth/accessToken.js';
 import type { RequestContext } from '../context/requestContext.js';
 import { AuditEvent } from '../entities/AuditEvent.js';
 import { TenantStatus, type Tenant } from '../entities/Tenant.js';
 import { Role } from '../entities/User.js';
 import { AppError, forbidden, unauthenticated } from '../errors.js';
+
+/** Root field names of an operation, through fragments. */
+export function rootFieldNames(document: DocumentNode, operation: OperationDefinitionNode): string[] {
+  const fragments = new Map(document.definitions.flatMap((d) => (d.kind === Kind.FRAGMENT_DEFINITION ? [[d.name.value, d] as const] : [])));
+  const names: string[] = [];
+  const visit = (set: OperationDefinitionNode['selectionSet'], seen: Set<string>) => {
+    for (const s of set.selections) {
+      if (s.kind === Kind.FIELD) names.push(s.name.value);
+      else if (s.kind === Kind.INLINE_FRAGMENT) visit(s.selectionSet, seen);
+      else if (!seen.has(s.name.value) && fragments.has(s.name.value)) visit(fragments.get(s.name.value)!.selectionSet, new Set(seen).add(s.name.value));
+    }
+  };
+  visit(operation.selectionSet, new Set());
+  return names;
+}
 
 /** Root fields that ignore the caller's token and tenant headers: how a client gets a (new) token. */
 const PUBLIC_ROOT_FIELDS = new Set(['signUp', 'login', 'refreshToken', 'logout', '__typename']);

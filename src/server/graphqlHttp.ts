@@ -1,28 +1,13 @@
 import { ApolloServer, type ApolloServerPlugin, HeaderMap } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import type { Request, Response } from 'express';
-import { type GraphQLSchema, Kind, type OperationDefinitionNode, type DocumentNode } from 'graphql';
+import type { GraphQLSchema } from 'graphql';
 import { identify, type RequestContext, runUnitOfWork, type Services } from '../context/requestContext.js';
 import { statusForCode } from '../errors.js';
-import { guardOperation } from '../schema/guards.js';
+import { guardOperation, rootFieldNames } from '../schema/guards.js';
 import { enforceLimits } from '../schema/limits.js';
 import { formatError } from './errors.js';
 import type { Metrics } from './metrics.js';
-
-/** Root field names of an operation, through fragments. */
-export function rootFieldNames(document: DocumentNode, operation: OperationDefinitionNode): string[] {
-  const fragments = new Map(document.definitions.flatMap((d) => (d.kind === Kind.FRAGMENT_DEFINITION ? [[d.name.value, d] as const] : [])));
-  const names: string[] = [];
-  const visit = (set: OperationDefinitionNode['selectionSet'], seen: Set<string>) => {
-    for (const s of set.selections) {
-      if (s.kind === Kind.FIELD) names.push(s.name.value);
-      else if (s.kind === Kind.INLINE_FRAGMENT) visit(s.selectionSet, seen);
-      else if (!seen.has(s.name.value) && fragments.has(s.name.value)) visit(fragments.get(s.name.value)!.selectionSet, new Set(seen).add(s.name.value));
-    }
-  };
-  visit(operation.selectionSet, new Set());
-  return names;
-}
 
 /**
  * Apollo Server for POST/GET /graphql. Each request is identified (token, tenant) first, then Apollo

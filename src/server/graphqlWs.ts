@@ -18,10 +18,9 @@ import { WebSocketServer } from 'ws';
 import { bearerToken, verifyAccessToken } from '../auth/accessToken.js';
 import { identify, plainContext, type RequestContext, type RequestIdentity, requestLogger, runUnitOfWork, type Services } from '../context/requestContext.js';
 import { AppError } from '../errors.js';
-import { guardOperation } from '../schema/guards.js';
+import { guardOperation, rootFieldNames } from '../schema/guards.js';
 import { enforceLimits } from '../schema/limits.js';
 import { formatError } from './errors.js';
-import { rootFieldNames } from './graphqlHttp.js';
 import type { Metrics } from './metrics.js';
 
 const CLOSE_TOKEN_EXPIRED = 4401;
