@@ -1,4 +1,5 @@
-import { type FilterQuery, LockMode } from '@mikro-orm/core';
+import { type EntityName, type FilterQuery, LockMode } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import { Arg, Args, ArgsType, Ctx, Directive, Field, ID, Int, Mutation, Query, Resolver } from 'type-graphql';
 import type { RequestContext } from '../../context/requestContext.js';
 import { AuditEvent } from '../../entities/AuditEvent.js';
@@ -51,11 +52,28 @@ function tenantFromRow(row: Record<string, unknown>): TenantReportRow['tenant'] 
   };
 }
 
-/** Newest first, ties broken by id: the cursor is (createdAt, id). */
-function newestFirst<T extends { id: string }>(at: keyof T & string, after: [string, string] | undefined): FilterQuery<T> {
-  if (!after) return {};
-  const [time, id] = after;
-  return { $or: [{ [at]: { $lt: new Date(time) } }, { [at]: new Date(time), id: { $lt: id } }] } as FilterQuery<T>;
+/**
+ * A newest-first page of a shared table, keyset on (timestamp, id), with its total: `tenants` and
+ * `auditEvents`. Runs inside the caller's escape-hatch transaction.
+ */
+async function newestFirstPage<T extends { id: string }>(
+  em: EntityManager,
+  entity: EntityName<T>,
+  at: keyof T & string,
+  where: FilterQuery<T>,
+  args: { first?: number | null; after?: string | null },
+): Promise<Page<T>> {
+  const first = v.first(args.first, 50);
+  const after = decodeCursor(args.after, ['string', 'string']) as [string, string] | undefined;
+  const page = after
+    ? ({ $or: [{ [at]: { $lt: new Date(after[0]) } }, { [at]: new Date(after[0]), id: { $lt: after[1] } }] } as FilterQuery<T>)
+    : ({} as FilterQuery<T>);
+  const rows = (await em.find(entity, { $and: [where, page] } as FilterQuery<T>, {
+    orderBy: { [at]: 'desc', id: 'desc' } as never,
+    limit: first + 1,
+  })) as T[];
+  const total = await em.count(entity, where);
+  return toPage(rows, first, (row) => [(row[at] as Date).toISOString(), row.id], async () => total);
 }
 
 /**
@@ -68,17 +86,8 @@ export class PlatformResolver {
   @Query(() => TenantConnection, { description: 'Newest first.' })
   async tenants(@Args(() => TenantsArgs) args: TenantsArgs, @Ctx() ctx: RequestContext): Promise<Page<Tenant>> {
     const actor = requireSuperadmin(ctx);
-    const first = v.first(args.first, 50);
-    const after = decodeCursor(args.after, ['string', 'string']) as [string, string] | undefined;
     const where: FilterQuery<Tenant> = args.status ? { status: args.status } : {};
-    return asPlatform(ctx.services.orm, { action: 'tenant.list', actorId: actor.userId }, async (em) => {
-      const rows = await em.find(Tenant, { $and: [where, newestFirst<Tenant>('createdAt', after)] }, {
-        orderBy: { createdAt: 'desc', id: 'desc' },
-        limit: first + 1,
-      });
-      const total = await em.count(Tenant, where);
-      return toPage(rows, first, (t) => [t.createdAt.toISOString(), t.id], async () => total);
-    });
+    return asPlatform(ctx.services.orm, { action: 'tenant.list', actorId: actor.userId }, (em) => newestFirstPage(em, Tenant, 'createdAt', where, args));
   }
 
   @Directive('@superadmin')
@@ -131,17 +140,9 @@ export class PlatformResolver {
   @Query(() => AuditEventConnection, { description: 'Newest first.' })
   async auditEvents(@Args(() => AuditEventsArgs) args: AuditEventsArgs, @Ctx() ctx: RequestContext): Promise<Page<AuditEvent>> {
     const actor = requireSuperadmin(ctx);
-    const first = v.first(args.first, 50);
-    const after = decodeCursor(args.after, ['string', 'string']) as [string, string] | undefined;
-    const where: FilterQuery<AuditEvent> = args.tenantId ? { tenantId: v.id(args.tenantId, 'tenantId') } : {};
-    return asPlatform(ctx.services.orm, { action: 'audit.read', actorId: actor.userId, tenantId: where.tenantId as string | undefined }, async (em) => {
-      const rows = await em.find(AuditEvent, { $and: [where, newestFirst<AuditEvent>('at', after)] }, {
-        orderBy: { at: 'desc', id: 'desc' },
-        limit: first + 1,
-      });
-      const total = await em.count(AuditEvent, where);
-      return toPage(rows, first, (e) => [e.at.toISOString(), e.id], async () => total);
-    });
+    const tenantId = args.tenantId ? v.id(args.tenantId, 'tenantId') : undefined;
+    const where: FilterQuery<AuditEvent> = tenantId ? { tenantId } : {};
+    return asPlatform(ctx.services.orm, { action: 'audit.read', actorId: actor.userId, tenantId }, (em) => newestFirstPage(em, AuditEvent, 'at', where, args));
   }
 
   @Directive('@superadmin')
