@@ -3,7 +3,7 @@ import pg from 'pg';
 import { assertSubjectToRls, enableAppRoleLogin, migrate } from '../../src/db/database.js';
 import { createOrm, type Orm } from '../../src/db/orm.js';
 import { TENANT_SETTING } from '../../src/db/roles.js';
-import { runInScope } from '../../src/context/tenantScope.js';
+import { runInScope } from '../../src/filters/scope.js';
 import { Product } from '../../src/entities/index.js';
 import { inTenant } from '../../src/filters/inTenant.js';
 import { type BenchRow, type BenchServer, median, ms, percentile, type Scenario } from '../harness.js';

@@ -1,7 +1,7 @@
 import { PrimaryKeyProp, type Ref, ref } from '@mikro-orm/core';
 import { Filter, ManyToOne, PrimaryKey } from '@mikro-orm/decorators/legacy';
 import { randomUUID } from 'node:crypto';
-import { requireScopedTenantId } from '../context/tenantScope.js';
+import { requireScopedTenantId } from '../filters/scope.js';
 import { tenantFilter } from '../filters/tenantFilter.js';
 import { Tenant } from './Tenant.js';
 

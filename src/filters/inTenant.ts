@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { runInScope } from '../context/tenantScope.js';
+import { runInScope } from './scope.js';
 import type { Orm } from '../db/orm.js';
 import { TENANT_SETTING } from '../db/roles.js';
 

@@ -1,5 +1,5 @@
 import type { FilterDef } from '@mikro-orm/core';
-import { currentScope, TenantScopeMissingError } from '../context/tenantScope.js';
+import { currentScope, TenantScopeMissingError } from './scope.js';
 
 export const TENANT_FILTER = 'tenant';
 

@@ -1,5 +1,5 @@
 import { ChangeSetType, type EventSubscriber, type FlushEventArgs, helper } from '@mikro-orm/core';
-import { currentScope, TenantScopeMissingError } from '../context/tenantScope.js';
+import { currentScope, TenantScopeMissingError } from './scope.js';
 import { TenantScoped } from '../entities/TenantScoped.js';
 
 export class TenantWriteRefusedError extends Error {

@@ -6,7 +6,7 @@ import { Order } from '../entities/Order.js';
 import { OrderLine } from '../entities/OrderLine.js';
 import { Product } from '../entities/Product.js';
 import { Tenant } from '../entities/Tenant.js';
-import { requireScopedTenantId } from '../context/tenantScope.js';
+import { requireScopedTenantId } from '../filters/scope.js';
 
 /**
  * Per-unit-of-work batching: each relation a resolver follows is one query per nesting level, whatever

@@ -16,7 +16,7 @@
 import { Collection, type EntityClass, ref } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { randomUUID } from 'node:crypto';
-import { runInScope, TenantScopeMissingError } from '../../src/context/tenantScope.js';
+import { runInScope, TenantScopeMissingError } from '../../src/filters/scope.js';
 import { createOrm, type Orm } from '../../src/db/orm.js';
 import { PLATFORM_ROLE, TENANT_SETTING } from '../../src/db/roles.js';
 import { Customer, Order, OrderCounter, OrderLine, Product, Tenant, type TenantScoped } from '../../src/entities/index.js';
