@@ -2,6 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { bearerToken, type Principal, verifyAccessToken } from '../auth/accessToken.js';
+import type { PasswordHasher } from '../auth/passwords.js';
 import type { Config } from '../config.js';
 import type { Orm } from '../db/orm.js';
 import type { Tenant } from '../entities/Tenant.js';
@@ -20,6 +21,7 @@ export interface Services {
   readonly log: Logger;
   readonly provisioner: Provisioner;
   readonly events: TenantEvents;
+  readonly passwords: PasswordHasher;
 }
 
 /** What a request (HTTP) or an operation (WebSocket) knows before any resolver runs. */

@@ -20,6 +20,8 @@ export interface TenantResolution {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** What an `x-tenant-id` can be: a uuid or a slug (checked before it reaches SQL). */
+const TENANT_REF = /^[A-Za-z0-9-]{1,64}$/;
 
 /**
  * The tenant of a request, by the contract's order: (1) the token's `tenantId`, (2) the `x-tenant-id`
@@ -49,6 +51,7 @@ export async function resolveTenant(em: EntityManager, principal: Principal | nu
 /** The tenant the header, else the host, names: a header that names nothing is an error, a host is not. */
 export async function tenantNamedBy(em: EntityManager, hints: TenantHints, baseDomain: string): Promise<TenantResolution> {
   const header = hints.header?.trim();
+  if (header && !TENANT_REF.test(header)) return { tenant: null, error: new AppError('BAD_REQUEST', 'Malformed x-tenant-id: a tenant id or slug') };
   if (header) {
     const tenant = await findTenantByIdOrSlug(em, header);
     return tenant ? { tenant, error: null } : { tenant: null, error: new AppError('TENANT_NOT_FOUND', `No tenant "${header}"`) };

@@ -1,47 +1,28 @@
-import { type DocumentNode, Kind, type OperationDefinitionNode } from 'graphql';
 import type { Principal } from '../auth/accessToken.js';
-import type { RequestContext } from '../context/requestContext.js';
+import type { RequestContext, RequestIdentity } from '../context/requestContext.js';
 import { AuditEvent } from '../entities/AuditEvent.js';
 import { TenantStatus, type Tenant } from '../entities/Tenant.js';
 import { Role } from '../entities/User.js';
 import { AppError, forbidden, unauthenticated } from '../errors.js';
-
-/** Root field names of an operation, through fragments. */
-export function rootFieldNames(document: DocumentNode, operation: OperationDefinitionNode): string[] {
-  const fragments = new Map(document.definitions.flatMap((d) => (d.kind === Kind.FRAGMENT_DEFINITION ? [[d.name.value, d] as const] : [])));
-  const names: string[] = [];
-  const visit = (set: OperationDefinitionNode['selectionSet'], seen: Set<string>) => {
-    for (const s of set.selections) {
-      if (s.kind === Kind.FIELD) names.push(s.name.value);
-      else if (s.kind === Kind.INLINE_FRAGMENT) visit(s.selectionSet, seen);
-      else if (!seen.has(s.name.value) && fragments.has(s.name.value)) visit(fragments.get(s.name.value)!.selectionSet, new Set(seen).add(s.name.value));
-    }
-  };
-  visit(operation.selectionSet, new Set());
-  return names;
-}
-
-/** Root fields that ignore the caller's token and tenant headers: how a client gets a (new) token. */
-const PUBLIC_ROOT_FIELDS = new Set(['signUp', 'login', 'refreshToken', 'logout', '__typename']);
+import { SESSION_FIELDS } from './limits.js';
 
 /**
- * Request-level checks, before any resolver: a bad token or a tenant the caller may not act in fails
- * the whole operation (HTTP status from the code), unless it only asks for public fields. A superadmin
- * working inside a tenant is audited here, once per operation.
+ * Request-level checks, before any resolver and before the unit of work: a bad token or a tenant the
+ * caller may not act in fails the whole operation (HTTP status from the code), unless it only asks for
+ * session fields (signUp, login, refreshToken, logout), which must work whatever stale token or header
+ * a client still sends.
  */
-export async function guardOperation(ctx: RequestContext, rootFields: readonly string[], operationName: string | undefined): Promise<void> {
-  if (rootFields.every((f) => PUBLIC_ROOT_FIELDS.has(f))) return;
-  if (ctx.authError) throw ctx.authError;
-  if (ctx.tenantError) throw ctx.tenantError;
-  if (ctx.principal?.role === Role.SUPERADMIN && ctx.tenant) {
-    ctx.em.create(AuditEvent, {
-      action: 'superadmin.tenantAccess',
-      actorId: ctx.principal.userId,
-      tenantId: ctx.tenant.id,
-      target: operationName ?? rootFields.join(','),
-    });
-    await ctx.em.flush();
-  }
+export function admitCaller(identity: RequestIdentity, rootFields: Iterable<string>): void {
+  if ([...rootFields].every((f) => f === '__typename' || SESSION_FIELDS.has(f))) return;
+  if (identity.authError) throw identity.authError;
+  if (identity.tenantError) throw identity.tenantError;
+}
+
+/** A superadmin working inside a tenant is audited, once per operation, in the operation's own transaction. */
+export async function auditSuperadminAccess(ctx: RequestContext, operationName: string): Promise<void> {
+  if (ctx.principal?.role !== Role.SUPERADMIN || !ctx.tenant) return;
+  ctx.em.create(AuditEvent, { action: 'superadmin.tenantAccess', actorId: ctx.principal.userId, tenantId: ctx.tenant.id, target: operationName });
+  await ctx.em.flush();
 }
 
 export function requireUser(ctx: RequestContext): Principal {

@@ -8,11 +8,31 @@ export function encodeCursor(key: readonly (string | number)[]): string {
   return Buffer.from(JSON.stringify(key)).toString('base64url');
 }
 
-export function decodeCursor(cursor: string | undefined | null, shape: readonly ('string' | 'number')[]): (string | number)[] | undefined {
+/** What one position of a cursor's key holds, checked before it reaches SQL. */
+export type CursorPart = 'text' | 'int' | 'uuid' | 'timestamp';
+type Decoded<S extends readonly CursorPart[]> = { -readonly [K in keyof S]: S[K] extends 'int' ? number : string };
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const ISO_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/;
+const INT32_MAX = 2_147_483_647;
+
+const VALID: Record<CursorPart, (v: unknown) => boolean> = {
+  text: (v) => typeof v === 'string' && v.length <= 1000 && !v.includes('\u0000'),
+  int: (v) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= INT32_MAX,
+  uuid: (v) => typeof v === 'string' && UUID.test(v),
+  timestamp: (v) => typeof v === 'string' && ISO_TIMESTAMP.test(v) && !Number.isNaN(Date.parse(v)),
+};
+
+/**
+ * The key inside a cursor, each part checked against `shape`: a cursor is client input, and a value the
+ * column cannot hold (an int past 2^31, a uuid that is not one) would otherwise fail the statement.
+ * Anything we did not issue is BAD_USER_INPUT.
+ */
+export function decodeCursor<const S extends readonly CursorPart[]>(cursor: string | undefined | null, shape: S): Decoded<S> | undefined {
   if (cursor === undefined || cursor === null) return undefined;
   try {
     const key: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(key) && key.length === shape.length && key.every((v, i) => typeof v === shape[i])) return key;
+    if (Array.isArray(key) && key.length === shape.length && key.every((v, i) => VALID[shape[i]](v))) return key as Decoded<S>;
   } catch {
     // fall through: a cursor we did not issue
   }

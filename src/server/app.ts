@@ -4,6 +4,7 @@ import helmet from 'helmet';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import type { PasswordHasher } from '../auth/passwords.js';
 import type { Config } from '../config.js';
 import type { Services } from '../context/requestContext.js';
 import { pendingMigrationNames } from '../db/database.js';
@@ -11,9 +12,10 @@ import type { Orm } from '../db/orm.js';
 import type { Provisioner } from '../jobs/provisioner.js';
 import { TenantEvents } from '../jobs/tenantEvents.js';
 import { buildTenantrySchema } from '../schema/build.js';
-import { createGraphqlHttp } from './graphqlHttp.js';
+import { graphqlHttpHandler } from './graphqlHttp.js';
 import { attachGraphqlWs } from './graphqlWs.js';
 import { Metrics } from './metrics.js';
+import { createOperationPipeline } from './pipeline.js';
 import { DEFAULT_RATE_LIMIT_PER_MINUTE, rateLimit } from './rateLimit.js';
 
 export interface AppOptions {
@@ -24,6 +26,7 @@ export interface AppOptions {
   readonly jwtSecret: string;
   readonly log: Logger;
   readonly provisioner: Provisioner;
+  readonly passwords: PasswordHasher;
   readonly rateLimitPerMinute?: number;
 }
 
@@ -44,10 +47,11 @@ export async function createApp(options: AppOptions): Promise<App> {
   const { config, orm, log } = options;
   const events = new TenantEvents(options.appUrl, log);
   await events.start();
-  const services: Services = { orm, config, jwtSecret: options.jwtSecret, log, provisioner: options.provisioner, events };
+  const services: Services = { orm, config, jwtSecret: options.jwtSecret, log, provisioner: options.provisioner, events, passwords: options.passwords };
   const metrics = new Metrics();
   const schema = await buildTenantrySchema();
-  const graphql = await createGraphqlHttp(schema, services, metrics);
+  const pipeline = await createOperationPipeline(schema, services, metrics);
+  const graphql = graphqlHttpHandler(pipeline, services);
 
   const app = express();
   app.disable('x-powered-by');
@@ -72,8 +76,8 @@ export async function createApp(options: AppOptions): Promise<App> {
   });
 
   app.use('/graphql', rateLimit(options.rateLimitPerMinute ?? DEFAULT_RATE_LIMIT_PER_MINUTE), express.json({ limit: '1mb' }));
-  app.post('/graphql', graphql.handler);
-  app.get('/graphql', graphql.handler);
+  app.post('/graphql', graphql);
+  app.get('/graphql', graphql);
   // A body that is not JSON: the contract's BAD_REQUEST, not an HTML error page.
   app.use((err: Error & { status?: number; type?: string }, _req: Request, res: Response, next: NextFunction) => {
     if (res.headersSent) return next(err);
@@ -85,7 +89,7 @@ export async function createApp(options: AppOptions): Promise<App> {
   });
 
   const server = http.createServer(app);
-  const ws = attachGraphqlWs(server, schema, services, metrics);
+  const ws = attachGraphqlWs(server, schema, pipeline, services);
 
   return {
     server,
@@ -103,7 +107,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       const deadline = setTimeout(() => server.closeAllConnections(), 10_000);
       await closed;
       clearTimeout(deadline);
-      await graphql.apollo.stop();
+      await pipeline.stop();
       await events.stop();
     },
   };

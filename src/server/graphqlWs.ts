@@ -1,65 +1,45 @@
-import {
-  execute,
-  type ExecutionArgs,
-  type ExecutionResult,
-  GraphQLError,
-  getOperationAST,
-  NoSchemaIntrospectionCustomRule,
-  parse,
-  specifiedRules,
-  subscribe,
-  validate,
-  type GraphQLSchema,
-  type DocumentNode,
-} from 'graphql';
+import { type DocumentNode, type ExecutionArgs, type GraphQLSchema, parse } from 'graphql';
 import type { Server } from 'node:http';
 import { useServer, type Extra } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { bearerToken, verifyAccessToken } from '../auth/accessToken.js';
-import { identify, plainContext, type RequestContext, type RequestIdentity, requestLogger, runUnitOfWork, type Services } from '../context/requestContext.js';
-import { AppError } from '../errors.js';
-import { guardOperation, rootFieldNames } from '../schema/guards.js';
-import { enforceLimits } from '../schema/limits.js';
-import { formatError } from './errors.js';
-import type { Metrics } from './metrics.js';
+import { identify, type Services } from '../context/requestContext.js';
+import type { OperationPipeline } from './pipeline.js';
 
-const CLOSE_TOKEN_EXPIRED = 4401;
-
-/** What `onSubscribe` hands to `execute`/`subscribe`: the identity and anything that already failed. */
-interface Preflight {
-  readonly identity?: RequestIdentity;
-  readonly rootFields: string[];
-  readonly operationName?: string;
-  readonly error?: GraphQLError;
-}
+/**
+ * WebSocket close codes of this server (docs/api.md). graphql-ws clients retry 4403 (and call a lazy
+ * `connectionParams` again for a fresh token); they treat 4400, 4401, 4406 and 4500 as fatal.
+ */
+export const CLOSE = {
+  /** An invalid token at connect, or the connection's token expired (reason TOKEN_EXPIRED). */
+  FORBIDDEN: 4403,
+} as const;
 
 interface ConnectionState extends Record<PropertyKey, unknown> {
   expiryTimer?: NodeJS.Timeout;
 }
 
-const PLACEHOLDER: DocumentNode = parse('{ __typename }');
+/**
+ * graphql-ws hands the pipeline's result to `execute`/`subscribe` through the execution args: the
+ * operation already ran (or its subscription started) in `onSubscribe`, inside the pipeline.
+ */
+const ALREADY_RUN: DocumentNode = parse('{ __typename }');
 
 /**
- * graphql-ws on the HTTP server's `/graphql` path. None of Apollo's settings apply here, so this wires
- * the same pieces itself: token check at connect (4403 when invalid) and per operation, close with
- * 4401 when the token expires, validation with introspection off in production, depth/complexity
- * limits, the operation guard, the same unit of work per query/mutation, and the same error masking.
- * Every failure of an operation is delivered as that operation's result with `errors`.
+ * graphql-ws on the HTTP server's `/graphql` path. The connection's token is checked at connect (4403
+ * when invalid) and its expiry closes the socket (4403, reason TOKEN_EXPIRED). Every operation is
+ * identified with the connection's params and Host, then run by the same pipeline as HTTP
+ * (src/server/pipeline.ts): parse, validation, limits, guard, unit of work and masking are not repeated
+ * here. An operation's errors arrive as its result (`next` with `errors`, then `complete`).
  */
-export function attachGraphqlWs(httpServer: Server, schema: GraphQLSchema, services: Services, metrics: Metrics) {
-  const { production } = services.config;
+export function attachGraphqlWs(httpServer: Server, schema: GraphQLSchema, pipeline: OperationPipeline, services: Services) {
   const wss = new WebSocketServer({ server: httpServer, path: '/graphql' });
-  const rules = production ? [...specifiedRules, NoSchemaIntrospectionCustomRule] : specifiedRules;
-
-  const fail = (error: GraphQLError, rootFields: string[] = []): ExecutionArgs => ({
-    schema,
-    document: PLACEHOLDER,
-    contextValue: { rootFields, error } satisfies Preflight,
-  });
 
   const disposable = useServer<Record<string, unknown>, Extra & ConnectionState>(
     {
       schema,
+      // Close reasons never carry internal messages, whatever NODE_ENV says.
+      isProd: true,
       onConnect: (ctx) => {
         const authorization = ctx.connectionParams?.authorization;
         if (authorization === undefined || authorization === null || authorization === '') return true;
@@ -67,79 +47,36 @@ export function attachGraphqlWs(httpServer: Server, schema: GraphQLSchema, servi
         if (!token) return false;
         try {
           const { exp } = verifyAccessToken(services.jwtSecret, token);
-          ctx.extra.expiryTimer = setTimeout(() => ctx.extra.socket.close(CLOSE_TOKEN_EXPIRED, 'TOKEN_EXPIRED'), Math.max(0, exp * 1000 - Date.now()));
+          ctx.extra.expiryTimer = setTimeout(() => ctx.extra.socket.close(CLOSE.FORBIDDEN, 'TOKEN_EXPIRED'), Math.max(0, exp * 1000 - Date.now()));
           return true;
         } catch {
           return false;
         }
       },
       onClose: (ctx) => clearTimeout(ctx.extra.expiryTimer),
-      onSubscribe: async (ctx, _id, payload) => {
-        let document: DocumentNode;
+      onSubscribe: async (ctx, _id, payload): Promise<ExecutionArgs> => {
+        const params = ctx.connectionParams ?? {};
+        const tenantHeader = params['x-tenant-id'];
+        let result: Awaited<ReturnType<OperationPipeline['run']>>;
         try {
-          document = parse(payload.query);
-        } catch (err) {
-          return fail(new AppError('GRAPHQL_PARSE_FAILED', (err as Error).message));
-        }
-        const errors = validate(schema, document, rules);
-        if (errors.length > 0) return fail(new AppError('GRAPHQL_VALIDATION_FAILED', errors[0].message));
-        const operation = getOperationAST(document, payload.operationName);
-        if (!operation) return fail(new AppError('BAD_REQUEST', 'Could not determine the operation to run'));
-        const rootFields = rootFieldNames(document, operation);
-        try {
-          enforceLimits(schema, document, operation, payload.variables);
-          const params = ctx.connectionParams ?? {};
           const identity = await identify(services, {
             authorization: params.authorization,
-            hints: { header: typeof params['x-tenant-id'] === 'string' ? params['x-tenant-id'] : undefined, host: ctx.extra.request.headers.host },
+            hints: { header: typeof tenantHeader === 'string' ? tenantHeader : undefined, host: ctx.extra.request.headers.host },
           });
-          const preflight: Preflight = { identity, rootFields, operationName: payload.operationName ?? operation.name?.value };
-          return { schema, document, operationName: payload.operationName, variableValues: payload.variables, contextValue: preflight };
+          result = await pipeline.run(payload, identity, 'ws');
         } catch (err) {
-          if (err instanceof GraphQLError) return fail(err, rootFields);
-          throw err;
+          services.log.error({ err }, 'graphql-ws operation failed');
+          result = { errors: [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] };
         }
+        return { schema, document: ALREADY_RUN, contextValue: result };
       },
-      execute: (args) => run(args, false),
-      subscribe: (args) => run(args, true),
-      onNext: (_ctx, _id, _payload, _args, result) => {
-        return result.errors ? { ...result, errors: result.errors.map((e) => formatError(e.toJSON(), e, services.log, production)) } : result;
-      },
+      execute: (args) => args.contextValue as never,
+      subscribe: (args) => args.contextValue as never,
+      // Results are already formatted (masked) by the pipeline: sent as they are.
+      onNext: (_ctx, _id, _payload, _args, result) => result as never,
     },
     wss,
   );
-
-  /**
-   * Queries and mutations run in the request's unit of work (one transaction, tenant bound).
-   * Subscriptions outlive any transaction: they get a plain EntityManager and read what they need.
-   */
-  async function run(args: ExecutionArgs, isSubscription: boolean): Promise<ExecutionResult | AsyncIterableIterator<ExecutionResult>> {
-    const preflight = args.contextValue as Preflight;
-    const begun = process.hrtime.bigint();
-    const observe = (outcome: string) =>
-      metrics.observe({ operation: preflight.operationName, type: isSubscription ? 'subscription' : 'query/mutation', outcome, transport: 'ws' }, Number(process.hrtime.bigint() - begun) / 1e9);
-    if (preflight.error || !preflight.identity) {
-      observe(String(preflight.error?.extensions.code ?? 'INTERNAL_SERVER_ERROR'));
-      return { errors: [preflight.error ?? new GraphQLError('Internal server error')] };
-    }
-    const identity = preflight.identity;
-    const guarded = async (ctx: RequestContext) => {
-      try {
-        await guardOperation(ctx, preflight.rootFields, preflight.operationName);
-      } catch (err) {
-        if (err instanceof GraphQLError) return { errors: [err] } as ExecutionResult;
-        throw err;
-      }
-      const withCtx = { ...args, contextValue: ctx };
-      return isSubscription ? subscribe(withCtx) : execute(withCtx);
-    };
-    const log = requestLogger(services, identity);
-    const result = isSubscription ? await guarded(plainContext(services, identity, log)) : await runUnitOfWork(services, identity, guarded);
-    const outcome = Symbol.asyncIterator in result ? 'ok' : String((result as ExecutionResult).errors?.[0]?.extensions?.code ?? 'ok');
-    observe(outcome);
-    log.info({ operation: preflight.operationName, outcome, transport: 'ws' }, 'graphql operation');
-    return result;
-  }
 
   return {
     wss,

@@ -1,6 +1,6 @@
 import { PREPARATION_STEPS } from '../../src/jobs/prepareTenant.js';
 import { ProvisioningQueue } from '../../src/jobs/provisioningQueue.js';
-import { failingStep } from '../../src/jobs/testKnobs.js';
+import { failingStep } from '../support/testKnobs.js';
 import { createLogger } from '../../src/server/logger.js';
 import { readyTenant, signUp, superadminToken } from '../support/fixtures.js';
 import { BASE_DOMAIN, codeOf, gql, startTestServer, type TestServer, wsClient } from '../support/server.js';
@@ -255,7 +255,7 @@ test('enqueueing joins the caller transaction: rolled back with it, no job is le
   expect(jobs.rows[0].n).toBe(0);
 });
 
-test("an open status subscription is closed (4401 TOKEN_EXPIRED) when the connection's token expires", async () => {
+test("an open status subscription is closed (4403 TOKEN_EXPIRED, which graphql-ws clients retry) when the connection's token expires", async () => {
   const t = await readyTenant(server, 'mike');
   const claims = jwt.decode(t.token) as { sub: string; role: string; tenantId: string };
   const shortLived = jwt.sign({ role: claims.role, tenantId: claims.tenantId }, JWT_SECRET, { algorithm: 'HS256', subject: claims.sub, expiresIn: 2, jwtid: 'short' });
@@ -265,7 +265,7 @@ test("an open status subscription is closed (4401 TOKEN_EXPIRED) when the connec
   const watch = watchStatus(c);
   await watch.until((e) => e.status === 'READY', 5_000);
   await eventually(async () => closed, 5_000, 'socket closed');
-  expect(closed).toEqual([4401, 'TOKEN_EXPIRED']);
+  expect(closed).toEqual([4403, 'TOKEN_EXPIRED']);
 });
 
 test('a queue created without the dead-letter queue (older code) gets it at the next start', async () => {

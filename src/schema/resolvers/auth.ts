@@ -1,5 +1,4 @@
 import { Arg, Ctx, FieldResolver, Mutation, Query, Resolver, Root } from 'type-graphql';
-import { hashPassword, verifyPassword } from '../../auth/passwords.js';
 import { assertTenantActive, endSession, issueSession, rotateSession, type Session } from '../../auth/sessions.js';
 import type { RequestContext } from '../../context/requestContext.js';
 import { findTenantByIdOrSlug, tenantNamedBy } from '../../context/resolveTenant.js';
@@ -39,7 +38,7 @@ export class AuthResolver {
     const tenantName = v.name(input.tenantName, 'tenantName');
     const slug = v.slug(input.slug.trim().toLowerCase());
     const email = v.email(input.email);
-    const passwordHash = await hashPassword(v.password(input.password));
+    const passwordHash = await ctx.services.passwords.hash(v.password(input.password));
     return mutate(
       ctx,
       async (em) => {
@@ -61,7 +60,7 @@ export class AuthResolver {
     const email = input.email.trim().toLowerCase();
     const tenant = await this.loginTenant(input, ctx);
     const user = await ctx.em.findOne(User, tenant ? { tenant: tenant.id, email } : { tenant: null, email, role: Role.SUPERADMIN });
-    if (!(await verifyPassword(user?.passwordHash, input.password)) || !user) {
+    if (!(await ctx.services.passwords.verify(user?.passwordHash, input.password)) || !user) {
       throw unauthenticated('Invalid email or password');
     }
     await assertTenantActive(ctx.em, user);
@@ -85,7 +84,7 @@ export class AuthResolver {
     const tenant = requireTenantData(ctx, Role.ADMIN);
     if (input.role === Role.SUPERADMIN) throw badInput('Superadmins cannot be created in a tenant', 'role');
     const email = v.email(input.email);
-    const passwordHash = await hashPassword(v.password(input.password));
+    const passwordHash = await ctx.services.passwords.hash(v.password(input.password));
     return mutate(
       ctx,
       async (em) => {

@@ -30,7 +30,7 @@ export class CatalogResolver {
     requireTenantData(ctx);
     const first = v.first(args.first, 20);
     const search = v.search(args.search);
-    const [afterSku] = (decodeCursor(args.after, ['string']) ?? []) as string[];
+    const [afterSku] = decodeCursor(args.after, ['text']) ?? [];
     const where: FilterQuery<Product> = search ? { $or: [{ sku: { $ilike: likePattern(search) } }, { name: { $ilike: likePattern(search) } }] } : {};
     const rows = await ctx.em.find(Product, afterSku === undefined ? where : { $and: [where, { sku: { $gt: afterSku } }] }, {
       orderBy: { sku: 'asc' },

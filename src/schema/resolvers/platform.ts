@@ -64,7 +64,7 @@ async function newestFirstPage<T extends { id: string }>(
   args: { first?: number | null; after?: string | null },
 ): Promise<Page<T>> {
   const first = v.first(args.first, 50);
-  const after = decodeCursor(args.after, ['string', 'string']) as [string, string] | undefined;
+  const after = decodeCursor(args.after, ['timestamp', 'uuid']);
   const page = after
     ? ({ $or: [{ [at]: { $lt: new Date(after[0]) } }, { [at]: new Date(after[0]), id: { $lt: after[1] } }] } as FilterQuery<T>)
     : ({} as FilterQuery<T>);

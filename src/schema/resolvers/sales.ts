@@ -1,7 +1,7 @@
 import type { FilterQuery } from '@mikro-orm/core';
 import { Arg, Args, ArgsType, Ctx, Field, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { RequestContext } from '../../context/requestContext.js';
-import { requireScopedTenantId } from '../../context/tenantScope.js';
+import { requireScopedTenantId } from '../../filters/scope.js';
 import { Customer } from '../../entities/Customer.js';
 import { Order, OrderStatus } from '../../entities/Order.js';
 import { OrderLine } from '../../entities/OrderLine.js';
@@ -37,7 +37,7 @@ export class CustomerResolver {
     requireTenantData(ctx);
     const first = v.first(args.first, 20);
     const search = v.search(args.search);
-    const after = decodeCursor(args.after, ['string', 'string']) as [string, string] | undefined;
+    const after = decodeCursor(args.after, ['text', 'uuid']);
     const where: FilterQuery<Customer> = search ? { $or: [{ name: { $ilike: likePattern(search) } }, { email: { $ilike: likePattern(search) } }] } : {};
     const page: FilterQuery<Customer> = after ? { $or: [{ name: { $gt: after[0] } }, { name: after[0], id: { $gt: after[1] } }] } : {};
     const rows = await ctx.em.find(Customer, { $and: [where, page] }, { orderBy: { name: 'asc', id: 'asc' }, limit: first + 1 });
@@ -64,7 +64,7 @@ export class CustomerResolver {
   @FieldResolver(() => OrderConnection, { description: 'Newest number first.' })
   async orders(@Root() customer: Customer, @Args(() => PageArgs) args: PageArgs, @Ctx() ctx: RequestContext): Promise<Page<Order>> {
     const first = v.first(args.first, 20);
-    const [before] = (decodeCursor(args.after, ['number']) ?? []) as number[];
+    const [before] = decodeCursor(args.after, ['int']) ?? [];
     const rows = await ctx.loaders.customerOrders(first + 1, before).load(customer.id);
     return toPage(rows, first, (o) => [o.number], () => ctx.loaders.customerOrderCount.load(customer.id));
   }
@@ -76,7 +76,7 @@ export class OrderResolver {
   async orders(@Args(() => OrdersArgs) args: OrdersArgs, @Ctx() ctx: RequestContext): Promise<Page<Order>> {
     requireTenantData(ctx);
     const first = v.first(args.first, 20);
-    const [before] = (decodeCursor(args.after, ['number']) ?? []) as number[];
+    const [before] = decodeCursor(args.after, ['int']) ?? [];
     const where: FilterQuery<Order> = args.status ? { status: args.status } : {};
     const rows = await ctx.em.find(Order, before === undefined ? where : { $and: [where, { number: { $lt: before } }] }, {
       orderBy: { number: 'desc' },

@@ -1,0 +1,209 @@
+import { ApolloServer, type ApolloServerPlugin, type GraphQLResponse, HeaderMap } from '@apollo/server';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import {
+  execute,
+  type ExecutionArgs,
+  type ExecutionResult,
+  type FormattedExecutionResult,
+  getVariableValues,
+  GraphQLError,
+  type GraphQLSchema,
+  type OperationDefinitionNode,
+  subscribe,
+} from 'graphql';
+import { plainContext, type RequestContext, type RequestIdentity, requestLogger, runUnitOfWork, type Services } from '../context/requestContext.js';
+import { AppError, badInput, statusForCode } from '../errors.js';
+import { admitCaller, auditSuperadminAccess } from '../schema/guards.js';
+import { analyzeOperation, enforceLimits, type OperationShape, SESSION_FIELDS } from '../schema/limits.js';
+import { formatError } from './errors.js';
+import type { Metrics } from './metrics.js';
+
+/**
+ * Tokens a document may hold. graphql-js stops parsing at this count, which bounds everything after it,
+ * graphql-js's own validation included (OverlappingFieldsCanBeMerged is quadratic in the repeats of one
+ * field: 800 repeats cost ~100 ms of CPU, the 330 that fit in 2,000 tokens ~15 ms). An introspection
+ * query is under 200 tokens; the contract's page of 100 orders with customer and lines, about 30.
+ */
+export const MAX_TOKENS = 2_000;
+
+export type Transport = 'http' | 'ws';
+
+/** What a transport hands the pipeline for one operation (Apollo copies it shallowly per operation). */
+export interface OperationInput {
+  readonly identity: RequestIdentity;
+  readonly transport: Transport;
+  /** Set by the pipeline for a subscription: its event stream, which the WebSocket transport delivers. */
+  readonly outcome: { stream?: AsyncGenerator<FormattedExecutionResult> };
+}
+
+/** A GraphQL request as either transport receives it. */
+export interface OperationRequest {
+  readonly query?: string;
+  readonly variables?: Record<string, unknown> | null;
+  readonly operationName?: string | null;
+  readonly extensions?: Record<string, unknown> | null;
+}
+
+export interface OperationPipeline {
+  /** The Apollo server whose request pipeline every operation runs through (HTTP enters it directly). */
+  readonly apollo: ApolloServer<OperationInput>;
+  /** One WebSocket operation: its single result, or a subscription's stream of results. */
+  run(request: OperationRequest, identity: RequestIdentity, transport: Transport): Promise<FormattedExecutionResult | AsyncGenerator<FormattedExecutionResult>>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The one path every GraphQL operation takes, whichever transport brought it. Apollo Server's request
+ * pipeline does the generic steps: request parsing, persisted queries, parsing with a token cap,
+ * validation (introspection off in production), the validated-document cache, operation selection.
+ * The plugin below adds ours, in this order:
+ *
+ * 1. admit (`didResolveOperation`): subscriptions only over WebSocket; variables coerced (bad ones,
+ *    and text holding NUL, are BAD_USER_INPUT); depth, complexity and root-field limits; the caller's
+ *    token and tenant (`admitCaller`). Nothing here touches the database.
+ * 2. run (`responseForOperation`): session fields outside any transaction (they open their own and
+ *    hash passwords holding no connection); everything else as one unit of work in the tenant
+ *    (`runUnitOfWork`), a superadmin's access audited inside it; subscriptions on a plain context.
+ * 3. observe (`willSendResponse`): the contract's HTTP status, metrics, one log line.
+ *
+ * Errors are masked by `formatError` on every path: Apollo applies it to its own, `run` to execution's.
+ */
+export async function createOperationPipeline(schema: GraphQLSchema, services: Services, metrics: Metrics): Promise<OperationPipeline> {
+  const { production } = services.config;
+  const format = (result: ExecutionResult): FormattedExecutionResult => ({
+    ...result,
+    errors: result.errors?.map((e) => formatError(e.toJSON(), e, services.log, production)),
+  });
+
+  const plugin: ApolloServerPlugin<OperationInput> = {
+    async requestDidStart({ contextValue: input }) {
+      const started = process.hrtime.bigint();
+      let shape: OperationShape | undefined;
+      return {
+        async didResolveOperation({ operation, document, request }) {
+          if (!operation) throw new AppError('BAD_REQUEST', request.operationName ? `No operation named "${request.operationName}"` : 'The document holds several operations: name one (operationName)');
+          if (operation.operation === 'subscription' && input.transport !== 'ws') {
+            throw new AppError('BAD_REQUEST', 'Subscriptions run over WebSocket (protocol graphql-transport-ws) only');
+          }
+          shape = analyzeOperation(schema, document, operation, coerceVariables(schema, operation, request.variables));
+          enforceLimits(shape, operation);
+          admitCaller(input.identity, shape.rootFields.values());
+        },
+
+        async responseForOperation({ operation, document, request }) {
+          const args: ExecutionArgs = { schema, document, operationName: request.operationName, variableValues: request.variables };
+          const fields = [...shape!.rootFields.values()];
+          const name = operationLabel(operation, fields);
+          try {
+            if (operation.operation === 'subscription') {
+              const result = await subscribe({ ...args, contextValue: plainContext(services, input.identity) });
+              if (!(Symbol.asyncIterator in result)) return single(format(result));
+              input.outcome.stream = mapStream(result, format);
+              return single({});
+            }
+            const sessionOnly = fields.every((f) => f === '__typename' || SESSION_FIELDS.has(f));
+            const run = (ctx: RequestContext) => execute({ ...args, contextValue: ctx }) as Promise<ExecutionResult>;
+            const result = sessionOnly
+              ? await run(plainContext(services, input.identity))
+              : await runUnitOfWork(services, input.identity, async (ctx) => {
+                  await auditSuperadminAccess(ctx, name);
+                  return run(ctx);
+                });
+            return single(format(result));
+          } catch (err) {
+            return single(format({ errors: [err instanceof GraphQLError ? err : new GraphQLError('Internal server error', { originalError: err as Error })] }));
+          }
+        },
+
+        async willSendResponse({ response, operation }) {
+          const body = response.body.kind === 'single' ? response.body.singleResult : undefined;
+          const firstCode = body?.errors?.[0]?.extensions?.code as string | undefined;
+          if (body?.errors?.length && !hasAnyData(body.data)) response.http.status = statusForCode(firstCode);
+          const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+          const labels = { operation: operation?.name?.value, type: operation?.operation, outcome: firstCode ?? 'ok', transport: input.transport };
+          metrics.observe(labels, seconds);
+          requestLogger(services, input.identity).info({ ...labels, status: response.http.status ?? 200, durationMs: Math.round(seconds * 1000) }, 'graphql operation');
+        },
+      };
+    },
+  };
+
+  const apollo = new ApolloServer<OperationInput>({
+    schema,
+    introspection: !production,
+    hideSchemaDetailsFromClientErrors: production,
+    includeStacktraceInErrorResponses: false,
+    parseOptions: { maxTokens: MAX_TOKENS },
+    // A document can break many rules at once (hundreds of unused variables): stop at a few.
+    validationOptions: { maxErrors: 10 },
+    formatError: (formatted, error) => formatError(formatted, error, services.log, production),
+    // The servers handle SIGTERM themselves: requests in flight finish before Apollo stops.
+    stopOnTerminationSignals: false,
+    plugins: [ApolloServerPluginLandingPageDisabled(), plugin],
+  });
+  await apollo.start();
+
+  return {
+    apollo,
+    async run(request, identity, transport) {
+      const outcome: OperationInput['outcome'] = {};
+      const response = await apollo.executeOperation(
+        { query: request.query, variables: request.variables ?? undefined, operationName: request.operationName ?? undefined, extensions: request.extensions ?? undefined },
+        { contextValue: { identity, transport, outcome } },
+      );
+      if (outcome.stream) return outcome.stream;
+      return response.body.kind === 'single' ? response.body.singleResult : { errors: [{ message: 'Incremental delivery is not supported', extensions: { code: 'BAD_REQUEST' } }] };
+    },
+    stop: () => apollo.stop(),
+  };
+}
+
+/** Variables coerced against the operation's definitions, as execution will see them; bad ones are BAD_USER_INPUT. */
+function coerceVariables(schema: GraphQLSchema, operation: OperationDefinitionNode, inputs: Record<string, unknown> | undefined): Record<string, unknown> {
+  const { coerced, errors } = getVariableValues(schema, operation.variableDefinitions ?? [], inputs ?? {}, { maxErrors: 1 });
+  if (errors?.length) throw badInput(errors[0].message);
+  return coerced!;
+}
+
+function operationLabel(operation: OperationDefinitionNode, rootFields: readonly string[]): string {
+  return operation.name?.value ?? rootFields.join(',');
+}
+
+function single(result: FormattedExecutionResult): GraphQLResponse {
+  return { http: { status: undefined, headers: new HeaderMap() }, body: { kind: 'single', singleResult: result } };
+}
+
+/**
+ * The contract's status rule: a request that got no data back (data null or absent, or every root
+ * field null because it failed) takes the status of its first error; any data at all means 200.
+ */
+function hasAnyData(data: Record<string, unknown> | null | undefined): boolean {
+  return !!data && Object.values(data).some((v) => v !== null && v !== undefined);
+}
+
+/**
+ * `source` with `fn` applied to each result. Hand-written rather than an async generator function: a
+ * generator suspended in `await source.next()` would not run `return()` until the next event arrived,
+ * so a client's unsubscribe (or a closed socket) would leave the subscription open until then.
+ */
+function mapStream<T, U>(source: AsyncGenerator<T> | AsyncIterableIterator<T>, fn: (value: T) => U): AsyncGenerator<U> {
+  const iterator = source[Symbol.asyncIterator]();
+  const close = async (): Promise<IteratorResult<U>> => {
+    await iterator.return?.();
+    return { value: undefined, done: true };
+  };
+  const mapped: AsyncGenerator<U> = {
+    next: async () => {
+      const step = await iterator.next();
+      return step.done ? { value: undefined, done: true } : { value: fn(step.value), done: false };
+    },
+    return: close,
+    throw: async (err) => {
+      await close();
+      throw err;
+    },
+    [Symbol.asyncIterator]: () => mapped,
+    [Symbol.asyncDispose]: async () => void (await close()),
+  };
+  return mapped;
+}
