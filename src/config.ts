@@ -14,11 +14,22 @@ export interface Config {
   readonly dataDir: string;
   readonly jwtSecret?: string;
   readonly baseDomain: string;
+  /** Created on start when both are set (SUPERADMIN_EMAIL + SUPERADMIN_PASSWORD). */
   readonly superadmin?: { readonly email: string; readonly password: string };
+  /** Each alone: `create-superadmin` falls back to them for a missing flag. */
+  readonly superadminEmail?: string;
+  readonly superadminPassword?: string;
   /** Run the provisioning worker inside the server process. */
   readonly runWorker: boolean;
   readonly logLevel: string;
   readonly corsOrigins: string[] | true;
+  /** argon2id cost: OWASP's baseline by default; tests lower it. */
+  readonly passwordHashing: PasswordCost;
+}
+
+export interface PasswordCost {
+  readonly memoryKib: number;
+  readonly timeCost: number;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -38,10 +49,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       env.SUPERADMIN_EMAIL && env.SUPERADMIN_PASSWORD
         ? { email: env.SUPERADMIN_EMAIL, password: env.SUPERADMIN_PASSWORD }
         : undefined,
+    superadminEmail: env.SUPERADMIN_EMAIL || undefined,
+    superadminPassword: env.SUPERADMIN_PASSWORD || undefined,
     runWorker: env.RUN_WORKER !== 'false',
     logLevel: env.LOG_LEVEL ?? (nodeEnv === 'test' ? 'silent' : 'info'),
     corsOrigins: env.CORS_ORIGINS ? env.CORS_ORIGINS.split(',').map((o) => o.trim()) : true,
+    passwordHashing: {
+      memoryKib: atLeast('ARGON2_MEMORY_KIB', intOr(env.ARGON2_MEMORY_KIB, 19_456), 1024),
+      timeCost: atLeast('ARGON2_TIME_COST', intOr(env.ARGON2_TIME_COST, 2), 1),
+    },
   };
+}
+
+function atLeast(name: string, value: number, min: number): number {
+  if (value < min) throw new Error(`${name} must be at least ${min}, got ${value}`);
+  return value;
 }
 
 function intOr(value: string | undefined, fallback: number): number {

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import jwt from 'jsonwebtoken';
 import pg from 'pg';
 import { signAccessToken } from '../../src/auth/accessToken.js';
+import { PasswordHasher } from '../../src/auth/passwords.js';
 import { loadConfig } from '../../src/config.js';
 import { enableAppRoleLogin, migrate } from '../../src/db/database.js';
 import { createOrm } from '../../src/db/orm.js';
@@ -41,7 +42,8 @@ export const apiScenario: Scenario = {
     const log = createLogger('silent');
     const orm = await createOrm(appUrl, { pool: { min: 0, max: 10 } });
     const queue = await ProvisioningQueue.start(appUrl, orm, log, { baseDomain: 'bench.test' });
-    const app = await createApp({ config: loadConfig({ NODE_ENV: 'production', LOG_LEVEL: 'silent', BASE_DOMAIN: 'bench.test' }), orm, appUrl, jwtSecret: SECRET, log, provisioner: queue, rateLimitPerMinute: 0 });
+    const config = loadConfig({ NODE_ENV: 'production', LOG_LEVEL: 'silent', BASE_DOMAIN: 'bench.test' });
+    const app = await createApp({ config, orm, appUrl, jwtSecret: SECRET, log, provisioner: queue, passwords: new PasswordHasher(config.passwordHashing), rateLimitPerMinute: 0 });
     const tenantryPort = await app.listen(0, '127.0.0.1');
     const baseline = await startBaseline(appUrl);
 

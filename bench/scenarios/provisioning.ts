@@ -2,7 +2,7 @@ import { createClient, type Client } from 'graphql-ws';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import WebSocket from 'ws';
-import { hashPassword } from '../../src/auth/passwords.js';
+import { PasswordHasher } from '../../src/auth/passwords.js';
 import { ensureSuperadmin } from '../../src/auth/superadmin.js';
 import { loadConfig } from '../../src/config.js';
 import { enableAppRoleLogin, migrate } from '../../src/db/database.js';
@@ -50,14 +50,15 @@ export const provisioningScenario: Scenario = {
     const queue = await ProvisioningQueue.start(appUrl, orm, log, { baseDomain: BASE_DOMAIN });
     await queue.work();
     const config = loadConfig({ NODE_ENV: 'production', LOG_LEVEL: 'silent', BASE_DOMAIN, JWT_SECRET: SECRET });
-    const app = await createApp({ config, orm, appUrl, jwtSecret: SECRET, log, provisioner: queue, rateLimitPerMinute: 0 });
+    const passwords = new PasswordHasher(config.passwordHashing);
+    const app = await createApp({ config, orm, appUrl, jwtSecret: SECRET, log, provisioner: queue, passwords, rateLimitPerMinute: 0 });
     const port = await app.listen(0, '127.0.0.1');
     const url = `http://127.0.0.1:${port}/graphql`;
     const wsUrl = `ws://127.0.0.1:${port}/graphql`;
     const clients: Client[] = [];
     const rows: BenchRow[] = [];
     try {
-      await ensureSuperadmin(orm, 'root@bench.example.com', PASSWORD);
+      await ensureSuperadmin(orm, passwords, 'root@bench.example.com', PASSWORD);
       const login = await post(url, `mutation { login(input: { email: "root@bench.example.com", password: "${PASSWORD}" }) { accessToken } }`);
       const rootToken = login.data.login.accessToken as string;
 
@@ -94,7 +95,7 @@ export const provisioningScenario: Scenario = {
       const hashMs: number[] = [];
       for (let i = 0; i < 10; i++) {
         const t = performance.now();
-        await hashPassword(PASSWORD);
+        await passwords.hash(PASSWORD);
         hashMs.push(performance.now() - t);
       }
       const directMs = await directPreparations(owner, orm, SIGN_UPS, 1);

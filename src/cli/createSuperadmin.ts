@@ -1,3 +1,4 @@
+import { PasswordHasher } from '../auth/passwords.js';
 import { ensureSuperadmin } from '../auth/superadmin.js';
 import { loadConfig } from '../config.js';
 import { openDatabase } from '../db/database.js';
@@ -14,15 +15,16 @@ Connects like the server (DATABASE_URL, else the embedded Postgres in DATA_DIR) 
 migrations first. Exit code 0 when created or already present.`,
   options: { email: { type: 'string' }, password: { type: 'string' } },
   async run(values) {
-    const email = (values.email as string | undefined) ?? process.env.SUPERADMIN_EMAIL;
-    const password = (values.password as string | undefined) ?? process.env.SUPERADMIN_PASSWORD;
+    const config = loadConfig();
+    const email = (values.email as string | undefined) ?? config.superadminEmail;
+    const password = (values.password as string | undefined) ?? config.superadminPassword;
     if (!email || !password) {
       process.stderr.write(`${this.help}\n`);
       return 2;
     }
-    const db = await openDatabase(loadConfig());
+    const db = await openDatabase(config);
     try {
-      const created = await ensureSuperadmin(db.orm, email, password);
+      const created = await ensureSuperadmin(db.orm, new PasswordHasher(config.passwordHashing), email, password);
       process.stdout.write(created ? `created superadmin ${email}\n` : `superadmin ${email} already exists\n`);
       return 0;
     } finally {

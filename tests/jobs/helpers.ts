@@ -73,11 +73,11 @@ const ROOT = process.cwd(); // jest runs from the project root
 
 /**
  * A real `npm start` (`server`) or `npm run worker` (`worker`) as a child process on the test database:
- * same entry point and flags as the npm scripts, with NODE_ENV=test so the test knobs in `env` apply.
+ * the production entry with the provisioning test knobs of `env` injected (tests/support/entry).
  */
 export async function spawnApp(kind: 'server' | 'worker', db: TestDatabase, env: Record<string, string> = {}): Promise<ChildApp> {
   const port = await freePort();
-  const entry = kind === 'server' ? 'src/server/main.ts' : 'src/jobs/main.ts';
+  const entry = kind === 'server' ? 'tests/support/entry/server.ts' : 'tests/support/entry/worker.ts';
   const proc = spawn(path.join(ROOT, 'node_modules/.bin/node'), ['--import', '@swc-node/register/esm-register', entry], {
     cwd: ROOT,
     env: {

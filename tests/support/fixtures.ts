@@ -1,6 +1,8 @@
+import { PasswordHasher } from '../../src/auth/passwords.js';
 import { ensureSuperadmin } from '../../src/auth/superadmin.js';
+import { loadConfig } from '../../src/config.js';
 import type { Orm } from '../../src/db/orm.js';
-import { gql, type GqlOptions } from './server.js';
+import { gql, type GqlOptions, TEST_ENV } from './server.js';
 
 export const PASSWORD = 'correct horse battery staple';
 
@@ -43,7 +45,7 @@ export const SUPERADMIN_EMAIL = 'root@platform.example.com';
 
 /** Creates (once) and logs in the platform superadmin; returns an access token. */
 export async function superadminToken(server: { url: string; orm: Orm }): Promise<string> {
-  await ensureSuperadmin(server.orm, SUPERADMIN_EMAIL, PASSWORD);
+  await ensureSuperadmin(server.orm, new PasswordHasher(loadConfig(TEST_ENV).passwordHashing), SUPERADMIN_EMAIL, PASSWORD);
   const r = await gql(server, `mutation($input: LoginInput!) { login(input: $input) { accessToken } }`, { input: { email: SUPERADMIN_EMAIL, password: PASSWORD } });
   if (!r.body.data?.login) throw new Error(`superadmin login failed: ${JSON.stringify(r.body)}`);
   return r.body.data.login.accessToken;

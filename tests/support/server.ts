@@ -1,5 +1,6 @@
 import { createClient, type Client, type FormattedExecutionResult as ExecutionResult } from 'graphql-ws';
 import WebSocket from 'ws';
+import { PasswordHasher } from '../../src/auth/passwords.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import type { Options } from '@mikro-orm/postgresql';
 import { ProvisioningQueue, type ProvisioningOptions } from '../../src/jobs/provisioningQueue.js';
@@ -10,6 +11,18 @@ import { createTestDatabase, type TestDatabase } from './db.js';
 
 export const JWT_SECRET = 'tenantry-test-jwt-secret-0123456789abcdef';
 export const BASE_DOMAIN = 'tenantry.test';
+
+/**
+ * The configuration every in-process test server starts from. Password hashing is cheap (still
+ * argon2id): tests hash thousands of passwords, production keeps OWASP's parameters.
+ */
+export const TEST_ENV: Readonly<Record<string, string>> = {
+  NODE_ENV: 'test',
+  BASE_DOMAIN,
+  JWT_SECRET,
+  ARGON2_MEMORY_KIB: '1024',
+  ARGON2_TIME_COST: '1',
+};
 
 export interface TestServer {
   readonly db: TestDatabase;
@@ -39,12 +52,12 @@ export interface TestServerOptions {
 /** A real server on 127.0.0.1 with a random port, over its own test database. */
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const db = options.db ?? (await createTestDatabase());
-  const config = loadConfig({ NODE_ENV: 'test', BASE_DOMAIN, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', JWT_SECRET, ...options.env });
+  const config = loadConfig({ ...TEST_ENV, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', ...options.env });
   const log = createLogger(config.logLevel);
   const orm = options.orm ? await createOrm(db.appUrl, options.orm) : db.orm;
   const queue = await ProvisioningQueue.start(db.appUrl, orm, log, { baseDomain: BASE_DOMAIN, retryDelaySeconds: 1, ...options.provisioning });
   if (options.worker ?? true) await queue.work();
-  const app = await createApp({ config, orm, appUrl: db.appUrl, jwtSecret: JWT_SECRET, log, provisioner: queue, rateLimitPerMinute: options.rateLimitPerMinute ?? 0 });
+  const app = await createApp({ config, orm, appUrl: db.appUrl, jwtSecret: JWT_SECRET, log, provisioner: queue, passwords: new PasswordHasher(config.passwordHashing), rateLimitPerMinute: options.rateLimitPerMinute ?? 0 });
   const port = await app.listen(0, '127.0.0.1');
   return {
     db,

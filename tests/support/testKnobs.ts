@@ -1,10 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { PreparationStep } from './prepareTenant.js';
+import { PREPARATION_STEPS, type PreparationStep } from '../../src/jobs/prepareTenant.js';
+import type { RuntimeOptions } from '../../src/server/runtime.js';
 
 /**
- * Test-only knobs for provisioning, read from the environment and honoured ONLY when NODE_ENV=test
- * (anywhere else they are ignored, with a warning). They let tests drive real child processes
- * (`npm start`, `npm run worker`) into failures and crashes. See docs/provisioning.md.
+ * Test-only knobs for provisioning, read from the environment by the test entry points
+ * (tests/support/entry/server.ts and worker.ts: the production entries with these options injected).
+ * They let tests drive real child processes into failures and crashes; production code never reads them.
  *
  * - TENANTRY_TEST_FAIL_PREPARATION=<slug-prefix>[:<attempts>][,…]: tenants whose slug starts with the
  *   prefix fail preparation (after their primary domain, before the order counter) on their first
@@ -15,23 +16,7 @@ import type { PreparationStep } from './prepareTenant.js';
  *   the first backoff (these apply when this process creates the queue or updates its settings at start).
  * - TENANTRY_TEST_SUPERVISE_SECONDS: how often pg-boss looks for jobs whose worker stopped heartbeating.
  */
-export interface TestKnobs {
-  readonly retryLimit?: number;
-  readonly retryDelaySeconds?: number;
-  readonly superviseIntervalSeconds?: number;
-  /** Inserted between the built-in steps, in order. */
-  readonly extraSteps: PreparationStep[];
-  /** Names of the variables in effect (logged at start). */
-  readonly active: string[];
-  /** Knob variables set outside NODE_ENV=test, hence ignored. */
-  readonly ignored: string[];
-}
-
-const PREFIX = 'TENANTRY_TEST_';
-
-export function readTestKnobs(env: NodeJS.ProcessEnv = process.env): TestKnobs {
-  const names = Object.keys(env).filter((k) => k.startsWith(PREFIX) && env[k]);
-  if (env.NODE_ENV !== 'test') return { extraSteps: [], active: [], ignored: names };
+export function runtimeOptionsFromKnobs(env: NodeJS.ProcessEnv = process.env): RuntimeOptions {
   const extraSteps: PreparationStep[] = [];
   for (const [prefix, attempts] of specs(env.TENANTRY_TEST_FAIL_PREPARATION, 'TENANTRY_TEST_FAIL_PREPARATION')) {
     extraSteps.push(failingStep(prefix, attempts));
@@ -39,14 +24,13 @@ export function readTestKnobs(env: NodeJS.ProcessEnv = process.env): TestKnobs {
   for (const [prefix, ms] of specs(env.TENANTRY_TEST_SLOW_PREPARATION, 'TENANTRY_TEST_SLOW_PREPARATION')) {
     extraSteps.push(slowStep(prefix, ms ?? 1000));
   }
-  return {
+  const provisioning = {
     retryLimit: intKnob(env, 'TENANTRY_TEST_RETRY_LIMIT'),
     retryDelaySeconds: intKnob(env, 'TENANTRY_TEST_RETRY_DELAY_SECONDS'),
     superviseIntervalSeconds: intKnob(env, 'TENANTRY_TEST_SUPERVISE_SECONDS'),
-    extraSteps,
-    active: names,
-    ignored: [],
+    steps: [PREPARATION_STEPS[0], ...extraSteps, ...PREPARATION_STEPS.slice(1)],
   };
+  return { provisioning: Object.fromEntries(Object.entries(provisioning).filter(([, v]) => v !== undefined)) };
 }
 
 /** Fails tenants whose slug starts with `prefix`: their first `attempts` attempts (all if undefined). */
