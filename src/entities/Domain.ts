@@ -1,13 +1,17 @@
 import { type Opt, type Ref } from '@mikro-orm/core';
-import { Entity, ManyToOne, PrimaryKey, Property } from '@mikro-orm/decorators/legacy';
+import { Entity, Filter, ManyToOne, PrimaryKey, Property } from '@mikro-orm/decorators/legacy';
 import { randomUUID } from 'node:crypto';
+import { tenantFilter } from '../filters/tenantFilter.js';
 import { Tenant } from './Tenant.js';
 
 /**
- * A hostname that resolves to a tenant. Shared table: tenant resolution reads it before any tenant is
- * known. At most one primary domain per tenant (partial unique index in the migration).
+ * A hostname that resolves to a tenant. Scoped like tenant-owned rows (tenant filter, write guard, RLS).
+ * Tenant resolution, which runs before any tenant is known, does not read it through the ORM: it asks
+ * the database's host lookup function (src/context/resolveTenant.ts). At most one primary domain per
+ * tenant (partial unique index in the migration).
  */
 @Entity()
+@Filter(tenantFilter)
 export class Domain {
   @PrimaryKey({ type: 'uuid' })
   id: string = randomUUID();

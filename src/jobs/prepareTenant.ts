@@ -1,4 +1,4 @@
-import { LockMode } from '@mikro-orm/core';
+import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Orm } from '../db/orm.js';
 import { Domain } from '../entities/Domain.js';
@@ -16,19 +16,24 @@ export interface PreparationStep {
   run(em: EntityManager, tenant: Tenant, baseDomain: string): Promise<void>;
 }
 
-/** The tenant's primary domain `<slug>.<BASE_DOMAIN>`, unless it already has it. */
+/**
+ * The tenant's primary domain `<slug>.<BASE_DOMAIN>`, unless it already has it. Another tenant's
+ * domains are invisible here (the step runs in this tenant's scope): the unique hostname says when
+ * one holds it.
+ */
 const primaryDomain: PreparationStep = {
   name: 'primary-domain',
   async run(em, tenant, baseDomain) {
     const hostname = `${tenant.slug}.${baseDomain}`;
-    const existing = await em.findOne(Domain, { hostname });
-    if (existing) {
-      if (existing.tenant.id === tenant.id) return;
-      throw new Error(`the hostname ${hostname} is already used by another tenant`);
-    }
-    const hasPrimary = (await em.count(Domain, { tenant, isPrimary: true })) > 0;
+    if (await em.count(Domain, { hostname })) return;
+    const hasPrimary = (await em.count(Domain, { isPrimary: true })) > 0;
     em.create(Domain, { tenant, hostname, isPrimary: !hasPrimary });
-    await em.flush();
+    try {
+      await em.flush();
+    } catch (err) {
+      if (err instanceof UniqueConstraintViolationException) throw new Error(`the hostname ${hostname} is already taken`, { cause: err });
+      throw err;
+    }
   },
 };
 

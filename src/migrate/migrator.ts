@@ -1,7 +1,7 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
 import pg from 'pg';
 import type { Orm } from '../db/orm.js';
 import { TenantStatus } from '../entities/index.js';
+import { inTenant } from '../filters/inTenant.js';
 import { type Checkpoint, initialCheckpoint, readCheckpoints } from './checkpoints.js';
 import { copyTables, type CopyResult } from './copy.js';
 import { UsageError } from './errors.js';
@@ -138,7 +138,7 @@ async function processTenant(run: TenantRun, legacy: LegacyTenant): Promise<Tena
   const tenantId = tenantIdFor(legacy.legacyId);
   const label = legacy.schema;
   let tenant = await findTenant(deps.orm, tenantId);
-  const checkpoints = tenant ? await readOnly(deps.orm, (em) => readCheckpoints(em, tenantId)) : new Map<string, Checkpoint>();
+  const checkpoints = tenant ? await inTenant(deps.orm, tenantId, (em) => readCheckpoints(em, tenantId)) : new Map<string, Checkpoint>();
   const notes: string[] = [];
   let plan: TenantPlan | undefined;
   const outcome = (result: TenantOutcome['result'], ok: boolean, extra: { error?: string; tables?: TableOutcome[] } = {}): TenantOutcome => {
@@ -214,7 +214,7 @@ async function processTenant(run: TenantRun, legacy: LegacyTenant): Promise<Tena
       if (ensured.domainNote) notes.push(ensured.domainNote);
       if (run.report && plan.filterInvalid) await reportSkippedRows(run.report, snap, plan);
 
-      const current = ensured.created ? await readOnly(deps.orm, (em) => readCheckpoints(em, tenantId)) : new Map(checkpoints);
+      const current = ensured.created ? await inTenant(deps.orm, tenantId, (em) => readCheckpoints(em, tenantId)) : new Map(checkpoints);
       const tasks = plan.tables
         .filter((t) => t.selected && !current.get(t.table)?.done)
         .map((t) => ({ table: t.table, start: current.get(t.table) ?? initialCheckpoint(t.table), absent: !t.mapping.source }));
@@ -339,10 +339,6 @@ async function reportSkippedRows(report: SkippedRowsReport, snap: Snapshot, plan
       });
     }
   }
-}
-
-function readOnly<T>(orm: Orm, fn: (em: EntityManager) => Promise<T>): Promise<T> {
-  return (orm.em.fork() as EntityManager).transactional(fn);
 }
 
 /** Session advisory lock on its own connection: a second concurrent run stops at once. */
