@@ -52,16 +52,6 @@ function inSessionScope<T>(orm: Orm, tenantId: string | null, act: PlatformAct, 
   return tenantId ? inTenant(orm, tenantId, (em) => fn(em, {})) : asPlatform(orm, act, fn);
 }
 
-/**
- * Runs `fn` in the session's scope and throws the `AppError` it returns *after* the transaction
- * committed: a refusal can come with writes that must stick (a replayed token's family revoked, the
- * escape hatch's audit event).
- */
-async function settle<T>(run: Promise<T | AppError>): Promise<T> {
-  const outcome = await run;
-  if (outcome instanceof AppError) throw outcome;
-  return outcome;
-}
 
 /**
  * The user, read for the session being issued and share-locked until it commits: a concurrent
@@ -99,57 +89,56 @@ export async function issueSession(em: EntityManager, secret: string, user: User
  * user's scope, the user re-read (still active?) and locked while the session is written.
  */
 export function startSession(orm: Orm, secret: string, user: { id: string; tenantId: string | null }): Promise<Session> {
-  return settle(
-    inSessionScope(orm, user.tenantId, { action: 'superadmin.sessionStart', actorId: user.id }, async (em) => {
-      const current = await lockActiveUser(em, user.id);
-      return current ? issueSession(em, secret, current) : unauthenticated('Invalid email or password');
-    }),
-  );
+  return inSessionScope(orm, user.tenantId, { action: 'superadmin.sessionStart', actorId: user.id }, async (em) => {
+    const current = await lockActiveUser(em, user.id);
+    if (!current) throw unauthenticated('Invalid email or password');
+    return issueSession(em, secret, current);
+  });
 }
 
 /**
  * Spends `presented` and issues the next pair of its family, in the token's scope. A spent token
  * presented again means it was stolen or replayed: the whole family is revoked, so the thief's newer
  * tokens die too. A deactivated user's tokens are refused (they were revoked when it happened; this
- * also covers a token racing the deactivation).
+ * also covers a token racing the deactivation). Refusals roll back (nothing written, no audit event
+ * for a token that names nothing), except the replay, whose revocation must stick.
  */
-export function rotateSession(orm: Orm, secret: string, presented: string): Promise<Session> {
+export async function rotateSession(orm: Orm, secret: string, presented: string): Promise<Session> {
   const tenantId = scopeOf(presented);
-  if (tenantId === undefined) return Promise.reject(invalidRefreshToken());
-  return settle(
-    inSessionScope(orm, tenantId, { action: 'superadmin.refresh' }, async (em, audit) => {
-      const token = await em.findOne(RefreshToken, { tokenHash: hashToken(presented) });
-      if (!token || token.revokedAt || token.expiresAt <= new Date()) return invalidRefreshToken();
-      audit.actorId = token.user.id;
-      const user = await lockActiveUser(em, token.user.id);
-      if (!user) return invalidRefreshToken();
-      const inactive = await tenantInactive(em, user);
-      if (inactive) return inactive;
-      await lockFamily(em, token.familyId);
-      // Conditional update: of two concurrent refreshes with the same token, exactly one wins.
-      const won = await em.nativeUpdate(RefreshToken, { id: token.id, spentAt: null, revokedAt: null }, { spentAt: new Date() });
-      if (won === 0) {
-        await revokeFamily(em, token.familyId);
-        return unauthenticated('Refresh token reuse detected: the session has been revoked');
-      }
-      return issueSession(em, secret, user, token.familyId);
-    }),
-  );
+  if (tenantId === undefined) throw invalidRefreshToken();
+  const outcome = await inSessionScope(orm, tenantId, { action: 'superadmin.refresh' }, async (em, audit) => {
+    const token = await em.findOne(RefreshToken, { tokenHash: hashToken(presented) });
+    if (!token || token.revokedAt || token.expiresAt <= new Date()) throw invalidRefreshToken();
+    audit.actorId = token.user.id;
+    const user = await lockActiveUser(em, token.user.id);
+    if (!user) throw invalidRefreshToken();
+    await assertTenantActive(em, user);
+    await lockFamily(em, token.familyId);
+    // Conditional update: of two concurrent refreshes with the same token, exactly one wins.
+    const won = await em.nativeUpdate(RefreshToken, { id: token.id, spentAt: null, revokedAt: null }, { spentAt: new Date() });
+    if (won === 0) {
+      await revokeFamily(em, token.familyId);
+      return REPLAYED; // committed, then refused below
+    }
+    return issueSession(em, secret, user, token.familyId);
+  });
+  if (outcome === REPLAYED) throw unauthenticated('Refresh token reuse detected: the session has been revoked');
+  return outcome;
 }
 
+const REPLAYED = Symbol('replayed refresh token');
+
 /** Ends the session `presented` belongs to, in the token's scope. */
-export function endSession(orm: Orm, presented: string): Promise<void> {
+export async function endSession(orm: Orm, presented: string): Promise<void> {
   const tenantId = scopeOf(presented);
-  if (tenantId === undefined) return Promise.reject(invalidRefreshToken());
-  return settle(
-    inSessionScope(orm, tenantId, { action: 'superadmin.logout' }, async (em, audit) => {
-      const token = await em.findOne(RefreshToken, { tokenHash: hashToken(presented) });
-      if (!token || token.revokedAt || token.spentAt) return invalidRefreshToken();
-      audit.actorId = token.user.id;
-      await lockFamily(em, token.familyId);
-      await revokeFamily(em, token.familyId);
-    }),
-  );
+  if (tenantId === undefined) throw invalidRefreshToken();
+  await inSessionScope(orm, tenantId, { action: 'superadmin.logout' }, async (em, audit) => {
+    const token = await em.findOne(RefreshToken, { tokenHash: hashToken(presented) });
+    if (!token || token.revokedAt || token.spentAt) throw invalidRefreshToken();
+    audit.actorId = token.user.id;
+    await lockFamily(em, token.familyId);
+    await revokeFamily(em, token.familyId);
+  });
 }
 
 /** Revokes every live refresh token of `userId` (in `em`'s tenant scope): their role or account changed. */
@@ -170,11 +159,11 @@ async function revokeFamily(em: EntityManager, familyId: string): Promise<void> 
   await em.nativeUpdate(RefreshToken, { familyId, revokedAt: null }, { revokedAt: new Date() });
 }
 
-/** A deactivated tenant's users can neither log in nor refresh: the error, or null. */
-async function tenantInactive(em: EntityManager, user: User): Promise<AppError | null> {
-  if (!user.tenant) return null;
+/** A deactivated tenant's users can neither log in nor refresh. */
+async function assertTenantActive(em: EntityManager, user: User): Promise<void> {
+  if (!user.tenant) return;
   const tenant = await em.findOneOrFail(Tenant, user.tenant.id);
-  return tenant.isActive ? null : tenantInactiveError();
+  if (!tenant.isActive) throw tenantInactiveError();
 }
 
 export const tenantInactiveError = () => new AppError('TENANT_INACTIVE', 'This tenant has been deactivated');

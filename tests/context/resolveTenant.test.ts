@@ -1,4 +1,6 @@
-import { createProduct, readyTenant, type SignedUp, superadminToken } from '../support/fixtures.js';
+import pg from 'pg';
+import { HOST_LOOKUP_FUNCTION } from '../../src/db/roles.js';
+import { createProduct, PASSWORD, readyTenant, type SignedUp, superadminToken } from '../support/fixtures.js';
 import { BASE_DOMAIN, codeOf, gql, type GqlOptions, type GqlResponse, startTestServer, type TestServer, wsClient, wsRequest } from '../support/server.js';
 import { claimsOf } from '../support/tokens.js';
 
@@ -224,5 +226,38 @@ describe('over WebSocket, the Host of the upgrade request', () => {
     const r = await onWs(a.token, `shop.bravo-store.example`);
     expect(r.errors?.[0].extensions?.code).toBe('TENANT_MISMATCH');
     expect(r.data ?? null).toBeNull();
+  });
+});
+
+describe('the Host lookup before any tenant is known', () => {
+  /** One query as the app role on a connection of its own, no tenant setting, no escape hatch. */
+  async function asApp<T>(sql: string, params: unknown[] = []): Promise<T[]> {
+    const client = new pg.Client({ connectionString: server.db.appUrl });
+    await client.connect();
+    try {
+      return (await client.query(sql, params)).rows as T[];
+    } finally {
+      await client.end();
+    }
+  }
+
+  test('an anonymous request on a custom domain finds its tenant without opening the escape hatch', async () => {
+    const before = (await server.db.owner.query('select count(*)::int as n from audit_event')).rows[0].n;
+    const r = await gql(server, 'mutation($i: LoginInput!) { login(input: $i) { tenant { slug } } }', { i: { email: 'admin@bravo.example.com', password: PASSWORD } }, { host: 'shop.bravo-store.example' });
+    expect(r.body.data.login.tenant).toEqual({ slug: 'bravo' });
+    expect((await server.db.owner.query('select count(*)::int as n from audit_event')).rows[0].n).toBe(before);
+  });
+
+  test('the app role reads no domain row without a tenant (RLS), but the lookup function answers with the tenant id of an active hostname', async () => {
+    await expect(asApp('select hostname from domain')).rejects.toThrow(/app\.tenant_id/);
+    expect(await asApp(`select ${HOST_LOOKUP_FUNCTION}($1) as tenant`, ['shop.bravo-store.example'])).toEqual([{ tenant: b.tenantId }]);
+    expect(await asApp(`select ${HOST_LOOKUP_FUNCTION}($1) as tenant`, ['nowhere.example'])).toEqual([{ tenant: null }]);
+  });
+
+  test('an inactive domain names no tenant', async () => {
+    await server.db.owner.query(`insert into domain (id, tenant_id, hostname, is_primary, is_active, created_at) values (gen_random_uuid(), $1, 'old.bravo-store.example', false, false, now())`, [b.tenantId]);
+    expect(await asApp(`select ${HOST_LOOKUP_FUNCTION}($1) as tenant`, ['old.bravo-store.example'])).toEqual([{ tenant: null }]);
+    const r = await gql(server, '{ currentTenant { id } }', {}, { token: a.token, host: 'old.bravo-store.example' });
+    expect(r.body.data.currentTenant).toEqual({ id: a.tenantId }); // an unknown host is ignored, no TENANT_MISMATCH
   });
 });
