@@ -52,6 +52,15 @@ test('login finds the tenant from the Host of a custom domain added with addDoma
   expectAcmeAdminSession(await login({ email: 'boss@acme.example.com' }, { host: 'shop.acme-corp.example' }));
 });
 
+test("the session's tenant comes with its domains (read in the session's scope), also through user.tenant", async () => {
+  const r = await gql(server, 'mutation($input: LoginInput!) { login(input: $input) { tenant { domains { hostname } } user { tenant { domains { hostname } } } } }', {
+    input: { email: 'boss@acme.example.com', password: PASSWORD, tenant: 'acme' },
+  });
+  expect(r.body.errors).toBeUndefined();
+  expect(r.body.data.login.tenant.domains).toContainEqual({ hostname: 'shop.acme-corp.example' });
+  expect(r.body.data.login.user.tenant.domains).toEqual(r.body.data.login.tenant.domains);
+});
+
 test('login compares the email case-insensitively', async () => {
   expectAcmeAdminSession(await login({ email: 'BOSS@ACME.Example.COM', tenant: 'acme' }));
 });
