@@ -151,12 +151,12 @@ export class ProvisioningQueue implements Provisioner {
     for (const { id } of candidates) {
       // In the tenant's own scope: its migration checkpoints are under RLS.
       const added = await inTenant(this.orm, id, async (tx) => {
-        const tenant = await tx.findOne(Tenant, id, { lockMode: LockMode.PESSIMISTIC_WRITE });
-        if (!tenant || (tenant.status !== TenantStatus.PENDING && tenant.status !== TenantStatus.PREPARING)) return false;
         // A tenant with migration checkpoints is being filled by the schema migrator (src/migrate), which
         // owns its lifecycle: "preparing" it here would serve it READY and half-copied.
         const [{ migrating }] = await tx.execute<{ migrating: boolean }[]>('select exists (select 1 from migration_checkpoint where tenant_id = ?) as migrating', [id]);
         if (migrating) return false;
+        const tenant = await tx.findOne(Tenant, id, { lockMode: LockMode.PESSIMISTIC_WRITE });
+        if (!tenant || (tenant.status !== TenantStatus.PENDING && tenant.status !== TenantStatus.PREPARING)) return false;
         return this.enqueue(tx, id);
       });
       if (added) {
