@@ -5,6 +5,7 @@
  */
 import { APP_ROLE, PLATFORM_ROLE, TENANT_SETTING } from '../../src/db/roles.js';
 import { TENANT_TABLES } from '../../src/migrations/Migration20261125000000Init.js';
+import { MIGRATOR_REPORT_TABLES } from '../../src/migrations/Migration20261126000000MigratorReport.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 
 let db: TestDatabase;
@@ -19,7 +20,9 @@ async function query<T>(sql: string, params: unknown[] = []): Promise<T[]> {
   return (await db.owner.query(sql, params)).rows as T[];
 }
 
-const tables = TENANT_TABLES.map((t) => [t] as const);
+/** Every table holding tenant data: the application's and the migrator's report. */
+const TENANT_OWNED = [...TENANT_TABLES, ...MIGRATOR_REPORT_TABLES];
+const tables = TENANT_OWNED.map((t) => [t] as const);
 
 interface IndexRow {
   index: string;
@@ -124,7 +127,7 @@ describe('row-level security', () => {
     const rows = await query<{ table: string }>(
       `select relname as table from pg_class where relnamespace = 'public'::regnamespace and relkind = 'r' and relrowsecurity order by 1`,
     );
-    expect(rows.map((r) => r.table)).toEqual([...TENANT_TABLES].sort());
+    expect(rows.map((r) => r.table)).toEqual([...TENANT_OWNED].sort());
   });
 
   test.each(tables)('%s: RLS is enabled and forced', async (table) => {

@@ -69,6 +69,18 @@ const ALLOWED: readonly { readonly file: string; readonly line?: RegExp; readonl
   { file: 'migrations/Migration20261125010000Migrator.ts', line: /^import \{ APP_ROLE, PLATFORM_ROLE \} from '\.\.\/db\/roles\.js';$/, why: 'imports the role name' },
   { file: 'migrations/Migration20261125010000Migrator.ts', line: /^this\.addSql\(`grant select, insert, update, delete on "migration_checkpoint" to \$\{APP_ROLE\}, \$\{PLATFORM_ROLE\};`\);$/, why: 'grants the checkpoint table (written inside asPlatform)' },
   { file: 'db/database.ts', line: /^role\.privileged_member_of && `can SET ROLE to \$\{role\.privileged_member_of\} \(superuser or BYPASSRLS\)`,$/, why: 'assertSubjectToRls names the problem' },
+  // The migrator's report tables are tenant tables: the same grants and policies as Init's.
+  { file: 'migrations/Migration20261126000000MigratorReport.ts', line: /^import \{ APP_ROLE, PLATFORM_ROLE, TENANT_SETTING \} from '\.\.\/db\/roles\.js';$/, why: 'imports the role name' },
+  {
+    file: 'migrations/Migration20261126000000MigratorReport.ts',
+    line: /^this\.addSql\(`grant select, insert, update, delete on "\$\{table\}" to \$\{APP_ROLE\}, \$\{PLATFORM_ROLE\};`\);$/,
+    why: 'grants the report tables (written inside asPlatform)',
+  },
+  {
+    file: 'migrations/Migration20261126000000MigratorReport.ts',
+    line: /^this\.addSql\(`create policy "\$\{table\}_platform_access" on "\$\{table\}" to \$\{PLATFORM_ROLE\} using \(true\) with check \(true\);`\);$/,
+    why: 'its allow-all policies',
+  },
 ];
 
 interface Violation {
