@@ -15,8 +15,8 @@ import * as v from '../validation.js';
 const HOSTNAME_HELD = 'This tenant already has this hostname';
 
 const PROOF_FAILURES: Record<ProofFailure, string> = {
-  RECORD_NOT_FOUND: 'No TXT record found at the verification record’s name',
-  RECORD_MISMATCH: 'No TXT record there holds this domain’s token',
+  RECORD_NOT_FOUND: 'No TXT record at the name of the verification record',
+  RECORD_MISMATCH: 'No TXT record there holds the token of this domain',
   DNS_UNAVAILABLE: 'DNS did not answer: try again later',
 };
 
