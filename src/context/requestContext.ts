@@ -5,6 +5,7 @@ import { bearerToken, type Principal, verifyAccessToken } from '../auth/accessTo
 import type { PasswordHasher } from '../auth/passwords.js';
 import type { Config } from '../config.js';
 import type { Orm } from '../db/orm.js';
+import type { DnsChallenge } from '../domains/dnsChallenge.js';
 import type { Tenant } from '../entities/Tenant.js';
 import { AppError } from '../errors.js';
 import { inTenant } from '../filters/inTenant.js';
@@ -22,6 +23,8 @@ export interface Services {
   readonly provisioner: Provisioner;
   readonly events: TenantEvents;
   readonly passwords: PasswordHasher;
+  /** Looks up custom domains' TXT proofs (`verifyDomain`). */
+  readonly dns: DnsChallenge;
 }
 
 /** What a request (HTTP) or an operation (WebSocket) knows before any resolver runs. */

@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Orm } from '../db/orm.js';
+import { platformHostname } from '../domains/hostnames.js';
 import { TenantEvents } from '../jobs/tenantEvents.js';
 import { TenantStatus } from '../entities/index.js';
 import { markVerified } from './checkpoints.js';
@@ -54,10 +55,6 @@ export async function assignSlugs(orm: Orm, tenants: readonly { legacy: LegacyTe
   return slugs;
 }
 
-export function primaryHostname(slug: string, baseDomain: string): string {
-  return `${slug}.${baseDomain}`;
-}
-
 /**
  * Creates the tenant of a legacy schema, PREPARING (its data is not served until READY), with the
  * slug derived from the schema name, its primary domain `<slug>.<BASE_DOMAIN>` (or, when someone owns
@@ -74,7 +71,7 @@ export async function ensureTenant(
   const existing = await findTenant(orm, tenantId);
   if (existing) return { tenant: existing, created: false };
   const slug = options.slug;
-  const hostname = primaryHostname(slug, options.baseDomain);
+  const hostname = platformHostname(slug, options.baseDomain);
   await platformWrite(
     orm,
     { action: 'migrate.tenant', tenantId, target: `legacy ${legacy.legacyId} schema ${legacy.schema} -> ${slug}` },
@@ -87,7 +84,9 @@ export async function ensureTenant(
       );
       const { affected } = await txQuery(
         tx,
-        `insert into "domain" (id, tenant_id, hostname, is_primary, is_active, created_at) values ($1, $2, $3, true, true, now())
+        // Verified: the tenant's own name. Conflicts only with a row another tenant verified under that
+        // name before BASE_DOMAIN covered it; the tenant then goes without (see prepareTenant.ts).
+        `insert into "domain" (id, tenant_id, hostname, is_primary, is_active, verified_at, created_at) values ($1, $2, $3, true, true, now(), now())
          on conflict do nothing`,
         [rowIdFor(tenantId, 'domain', 'primary'), tenantId, hostname],
       );

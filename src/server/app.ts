@@ -9,6 +9,7 @@ import type { Config } from '../config.js';
 import type { Services } from '../context/requestContext.js';
 import { pendingMigrationNames } from '../db/database.js';
 import type { Orm } from '../db/orm.js';
+import { DnsChallenge } from '../domains/dnsChallenge.js';
 import type { Provisioner } from '../jobs/provisioner.js';
 import { TenantEvents } from '../jobs/tenantEvents.js';
 import { buildTenantrySchema } from '../schema/build.js';
@@ -47,7 +48,7 @@ export async function createApp(options: AppOptions): Promise<App> {
   const { config, orm, log } = options;
   const events = new TenantEvents(options.appUrl, log);
   await events.start();
-  const services: Services = { orm, config, jwtSecret: options.jwtSecret, log, provisioner: options.provisioner, events, passwords: options.passwords };
+  const services: Services = { orm, config, jwtSecret: options.jwtSecret, log, provisioner: options.provisioner, events, passwords: options.passwords, dns: new DnsChallenge(config.dns) };
   const metrics = new Metrics();
   const schema = await buildTenantrySchema();
   const pipeline = await createOperationPipeline(schema, services, metrics);

@@ -1,7 +1,9 @@
 import { createProduct, readyTenant, type SignedUp, superadminToken } from '../support/fixtures.js';
+import { startDnsServer, type TestDnsServer, verifiedDomain } from '../support/dns.js';
 import { BASE_DOMAIN, codeOf, gql, type GqlOptions, type GqlResponse, startTestServer, type TestServer, wsClient, wsRequest } from '../support/server.js';
 import { claimsOf } from '../support/tokens.js';
 
+let dns: TestDnsServer;
 let server: TestServer;
 let a: SignedUp;
 let b: SignedUp;
@@ -9,15 +11,21 @@ let root: string;
 const UNKNOWN_ID = '00000000-0000-4000-8000-000000000000';
 
 beforeAll(async () => {
-  server = await startTestServer();
+  dns = await startDnsServer();
+  server = await startTestServer({ env: { DNS_SERVERS: dns.address } });
   [a, b] = await Promise.all([readyTenant(server, 'alpha'), readyTenant(server, 'bravo')]);
   await createProduct(server, { token: a.token }, 'A-ONLY');
   await createProduct(server, { token: b.token }, 'B-ONLY');
-  const domain = await gql(server, 'mutation { addDomain(hostname: "shop.bravo-store.example") { id } }', {}, { token: b.token });
-  expect(domain.body.errors).toBeUndefined();
+  await verifiedDomain(server, dns, { token: b.token }, 'shop.bravo-store.example');
+  // Claimed, never verified: names no tenant.
+  const claim = await gql(server, 'mutation { addDomain(hostname: "claimed.bravo-store.example") { id } }', {}, { token: b.token });
+  expect(claim.body.errors).toBeUndefined();
   root = await superadminToken(server);
 });
-afterAll(() => server.close());
+afterAll(async () => {
+  await server.close();
+  await dns.close();
+});
 
 const SKUS = '{ products { edges { node { sku } } } }';
 const skus = (r: GqlResponse) => r.body.data?.products.edges.map((e: { node: { sku: string } }) => e.node.sku);
@@ -71,8 +79,8 @@ describe('a tenant token', () => {
     }
   });
 
-  test('with a Host that names no tenant (an IP, an unrelated name) works in its own tenant', async () => {
-    for (const host of ['127.0.0.1', 'api.example.org', `www.${BASE_DOMAIN}`]) {
+  test("with a Host that names no tenant (an IP, an unrelated name, another tenant's unverified claim) works in its own tenant", async () => {
+    for (const host of ['127.0.0.1', 'api.example.org', `www.${BASE_DOMAIN}`, 'claimed.bravo-store.example']) {
       const r = await gql(server, SKUS, {}, { token: a.token, host });
       expect({ host, skus: skus(r) }).toEqual({ host, skus: ['A-ONLY'] });
     }
@@ -201,6 +209,12 @@ describe('a superadmin token', () => {
   test('with x-tenant-id naming no tenant gets TENANT_NOT_FOUND (404)', async () => {
     expectFailure(await gql(server, SKUS, {}, { token: root, tenant: 'no-such-tenant' }), 'TENANT_NOT_FOUND', 404);
     expectFailure(await gql(server, SKUS, {}, { token: root, host: `no-such-tenant.${BASE_DOMAIN}` }), 'TENANT_NOT_FOUND', 404);
+  });
+
+  test("with a verified custom domain's Host acts in its tenant; with an unverified claim's, in none", async () => {
+    const r = await gql(server, SKUS, {}, { token: root, host: 'shop.bravo-store.example' });
+    expect(skus(r)).toEqual(['B-ONLY']);
+    expectFailure(await gql(server, SKUS, {}, { token: root, host: 'claimed.bravo-store.example' }), 'TENANT_REQUIRED', 400);
   });
 });
 

@@ -43,7 +43,8 @@ beforeAll(async () => {
     update tenant_shop_3."order" set status = 'SHIPPED' where id = 120;`);
   for (const db of [interrupted, uninterrupted]) {
     await db.owner.query(`insert into tenant (id, name, slug, status, created_at) values (gen_random_uuid(), 'Squatter', 'squatter', 'READY', now())`);
-    await db.owner.query(`insert into domain (id, tenant_id, hostname, is_primary, created_at) select gen_random_uuid(), id, $1, true, now() from tenant where slug = 'squatter'`, [
+    // A row another tenant verified before BASE_DOMAIN covered the name: the one thing that can stand in the way.
+    await db.owner.query(`insert into domain (id, tenant_id, hostname, is_primary, is_active, verified_at, created_at) select gen_random_uuid(), id, $1, true, true, now(), now() from tenant where slug = 'squatter'`, [
       TAKEN_HOSTNAME,
     ]);
   }
