@@ -1,10 +1,12 @@
 import { Migration20261125000000Init } from './Migration20261125000000Init.js';
 import { Migration20261125001000JobQueue } from './Migration20261125001000JobQueue.js';
 import { Migration20261125010000Migrator } from './Migration20261125010000Migrator.js';
+import { Migration20261201000000RateLimit } from './Migration20261201000000RateLimit.js';
 
 /** Every migration, in order. Listed explicitly so the server and tests run the same set without globbing. */
 export const migrationsList = [
   { name: 'Migration20261125000000Init', class: Migration20261125000000Init },
   { name: 'Migration20261125001000JobQueue', class: Migration20261125001000JobQueue },
   { name: 'Migration20261125010000Migrator', class: Migration20261125010000Migrator },
+  { name: 'Migration20261201000000RateLimit', class: Migration20261201000000RateLimit },
 ];
