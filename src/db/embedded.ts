@@ -87,7 +87,7 @@ async function ensureSuperuserPassword(port: number, password: string, databaseD
       client = await connect(LEGACY_PASSWORD);
     } catch (legacyErr) {
       if ((legacyErr as { code?: string }).code !== INVALID_PASSWORD) throw legacyErr;
-      throw new Error(`Embedded Postgres in ${databaseDir} refuses the superuser password kept in its data dir (dev-secrets.json)`, { cause: legacyErr });
+      throw new Error(`Embedded Postgres in ${databaseDir} refuses both the password of "${USER}" kept in its data dir (dev-secrets.json) and the old default`, { cause: legacyErr });
     }
     await client.query(`alter role ${USER} password ${pg.escapeLiteral(password)}`);
   }
