@@ -32,8 +32,9 @@ export class RateLimits {
   /** Undefined when both limits are off (0): then nothing is counted and no connection opened. */
   static create(config: Pick<Config, 'rateLimitPerMinute' | 'tenantRateLimitPerMinute'>, appUrl: string, log: Logger): RateLimits | undefined {
     if (config.rateLimitPerMinute <= 0 && config.tenantRateLimitPerMinute <= 0) return undefined;
-    // A stalled database must not stall admission: past a second the insurance limiter answers.
-    const pool = new pg.Pool({ connectionString: appUrl, max: 4, connectionTimeoutMillis: 1000, query_timeout: 1000 });
+    // A stalled database must not stall admission: past a second (to connect, or for the server to run
+    // the upsert) the insurance limiter answers.
+    const pool = new pg.Pool({ connectionString: appUrl, max: 4, connectionTimeoutMillis: 1000, statement_timeout: 1000 });
     pool.on('error', (err) => log.warn({ err }, 'rate limit connection lost'));
     const limiter = (keyPrefix: string, points: number) =>
       points > 0
