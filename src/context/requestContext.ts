@@ -39,6 +39,8 @@ export interface RequestIdentity {
   /** Why the request may not act in a tenant at all (mismatch, unknown, inactive). */
   readonly tenantError: AppError | null;
   readonly hints: TenantHints;
+  /** The client's address (proxies trusted per TRUST_PROXY): anonymous callers are rate-limited by it. */
+  readonly address: string;
 }
 
 export interface RequestContext extends RequestIdentity {
@@ -54,7 +56,7 @@ export interface RequestContext extends RequestIdentity {
  * Errors are recorded, not thrown, because public operations (login, signUp, refreshToken, logout)
  * must work whatever stale token or header a client still sends; `guardOperation` raises them for the rest.
  */
-export async function identify(services: Services, input: { authorization?: unknown; hints: TenantHints }): Promise<RequestIdentity> {
+export async function identify(services: Services, input: { authorization?: unknown; hints: TenantHints; address: string }): Promise<RequestIdentity> {
   const requestId = randomUUID();
   let principal: Principal | null = null;
   let authError: AppError | null = null;
@@ -70,7 +72,7 @@ export async function identify(services: Services, input: { authorization?: unkn
   }
   const em = services.orm.em.fork({ clear: true }) as EntityManager;
   const { tenant, error } = await resolveTenant(em, principal, input.hints, services.config.baseDomain);
-  return { requestId, principal, authError, tenant, tenantError: error, hints: input.hints };
+  return { requestId, principal, authError, tenant, tenantError: error, hints: input.hints, address: input.address };
 }
 
 /** The logger of one request or operation: every line carries its request, tenant and user ids. */

@@ -3,6 +3,7 @@ import { Migration20261125001000JobQueue } from './Migration20261125001000JobQue
 import { Migration20261125010000Migrator } from './Migration20261125010000Migrator.js';
 import { Migration20261126000000MigratorReport } from './Migration20261126000000MigratorReport.js';
 import { Migration20261126100000DomainVerification } from './Migration20261126100000DomainVerification.js';
+import { Migration20261201000000RateLimit } from './Migration20261201000000RateLimit.js';
 
 /** Every migration, in order. Listed explicitly so the server and tests run the same set without globbing. */
 export const migrationsList = [
@@ -11,4 +12,5 @@ export const migrationsList = [
   { name: 'Migration20261125010000Migrator', class: Migration20261125010000Migrator },
   { name: 'Migration20261126000000MigratorReport', class: Migration20261126000000MigratorReport },
   { name: 'Migration20261126100000DomainVerification', class: Migration20261126100000DomainVerification },
+  { name: 'Migration20261201000000RateLimit', class: Migration20261201000000RateLimit },
 ];
