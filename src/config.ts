@@ -1,4 +1,9 @@
+import { isIP } from 'node:net';
 import path from 'node:path';
+import proxyAddr from 'proxy-addr';
+
+/** Above the contract's floor: no client is limited below 1,000 requests per minute by default. */
+export const DEFAULT_RATE_LIMIT_PER_MINUTE = 1200;
 
 /** Everything the process reads from its environment, read once, in one place. */
 export interface Config {
@@ -13,7 +18,10 @@ export interface Config {
   readonly embeddedPgPort: number;
   readonly dataDir: string;
   readonly jwtSecret?: string;
+  /** Tenants answer on `<slug>.<baseDomain>`; nothing at or under it can be a custom domain. */
   readonly baseDomain: string;
+  /** Where `verifyDomain` looks up its TXT records. */
+  readonly dns: DnsConfig;
   /** Created on start when both are set (SUPERADMIN_EMAIL + SUPERADMIN_PASSWORD). */
   readonly superadmin?: { readonly email: string; readonly password: string };
   /** Each alone: `create-superadmin` falls back to them for a missing flag. */
@@ -25,6 +33,26 @@ export interface Config {
   readonly corsOrigins: string[] | true;
   /** argon2id cost: OWASP's baseline by default; tests lower it. */
   readonly passwordHashing: PasswordCost;
+  /** Which proxies may set the client address (X-Forwarded-For): a hop count (0 = none) or addresses/CIDRs. */
+  readonly trustProxy: number | readonly string[];
+  /** GraphQL operations per minute per client (user, else IP), both transports; 0 = off. */
+  readonly rateLimitPerMinute: number;
+  /** GraphQL operations per minute of one tenant's users together; 0 = off. */
+  readonly tenantRateLimitPerMinute: number;
+  /** Open WebSockets per user (at connection_init) and per client address (at the upgrade); 0 = no cap. */
+  readonly wsMaxSocketsPerUser: number;
+  readonly wsMaxSocketsPerIp: number;
+  /** Serve /metrics on this port instead of the API's. */
+  readonly metricsPort?: number;
+  /** Require `Authorization: Bearer <token>` on /metrics. */
+  readonly metricsToken?: string;
+}
+
+export interface DnsConfig {
+  /** DNS_SERVERS, in `node:dns` `setServers` form; undefined: the system's resolvers. */
+  readonly servers?: readonly string[];
+  /** DNS_TIMEOUT_MS: a verification's lookup gives up after this long. */
+  readonly timeoutMs: number;
 }
 
 export interface PasswordCost {
@@ -44,7 +72,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     embeddedPgPort: intOr(env.EMBEDDED_PG_PORT, 54329),
     dataDir: path.resolve(env.DATA_DIR ?? '.data'),
     jwtSecret: env.JWT_SECRET || undefined,
-    baseDomain: (env.BASE_DOMAIN ?? 'localhost').toLowerCase(),
+    baseDomain: baseDomain(env.BASE_DOMAIN ?? 'localhost'),
+    dns: {
+      servers: env.DNS_SERVERS ? env.DNS_SERVERS.split(',').map((s) => dnsServer(s.trim())) : undefined,
+      timeoutMs: atLeast('DNS_TIMEOUT_MS', intOr(env.DNS_TIMEOUT_MS, 5000), 100),
+    },
     superadmin:
       env.SUPERADMIN_EMAIL && env.SUPERADMIN_PASSWORD
         ? { email: env.SUPERADMIN_EMAIL, password: env.SUPERADMIN_PASSWORD }
@@ -58,7 +90,55 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       memoryKib: atLeast('ARGON2_MEMORY_KIB', intOr(env.ARGON2_MEMORY_KIB, 19_456), 1024),
       timeCost: atLeast('ARGON2_TIME_COST', intOr(env.ARGON2_TIME_COST, 2), 1),
     },
+    trustProxy: trustProxy(env.TRUST_PROXY),
+    rateLimitPerMinute: intOr(env.RATE_LIMIT_PER_MINUTE, DEFAULT_RATE_LIMIT_PER_MINUTE),
+    tenantRateLimitPerMinute: intOr(env.TENANT_RATE_LIMIT_PER_MINUTE, 12_000),
+    wsMaxSocketsPerUser: intOr(env.WS_MAX_SOCKETS_PER_USER, 20),
+    wsMaxSocketsPerIp: intOr(env.WS_MAX_SOCKETS_PER_IP, 100),
+    metricsPort: env.METRICS_PORT ? intOr(env.METRICS_PORT, 0) : undefined,
+    metricsToken: env.METRICS_TOKEN || undefined,
   };
+}
+
+/** A hostname (one label, like `localhost`, is fine): it is matched against Host headers and goes into SQL settings. */
+function baseDomain(value: string): string {
+  const domain = value.trim().toLowerCase();
+  if (!/^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/.test(domain)) {
+    throw new Error(`BASE_DOMAIN must be a hostname, got "${value}"`);
+  }
+  return domain;
+}
+
+/**
+ * One DNS_SERVERS entry: an IP address with an optional port (`192.0.2.1`, `192.0.2.1:5353`, `2001:db8::1`,
+ * `[2001:db8::1]:5353`), as `node:dns` `setServers` takes it. Names are refused: a resolver cannot be
+ * found by asking a resolver.
+ */
+function dnsServer(entry: string): string {
+  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(entry);
+  const [address, port] = bracketed ? [bracketed[1], bracketed[2]] : isIP(entry) === 6 ? [entry, undefined] : entry.split(/:(?=\d+$)/);
+  const validPort = port === undefined || (Number(port) >= 1 && Number(port) <= 65_535);
+  if (!address || !isIP(address) || !validPort) throw new Error(`DNS_SERVERS: "${entry}" is not an IP address with an optional port`);
+  if (port === undefined) return address;
+  return isIP(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+/**
+ * TRUST_PROXY: unset, empty or `false` trusts no proxy (the client address is the socket's, and
+ * X-Forwarded-For is ignored); a number trusts that many hops; anything else is a comma-separated list
+ * of proxy addresses, CIDRs or proxy-addr's names (`loopback`, `linklocal`, `uniquelocal`).
+ */
+function trustProxy(value: string | undefined): number | readonly string[] {
+  const trimmed = value?.trim() ?? '';
+  if (trimmed === '' || trimmed === 'false') return 0;
+  if (/^\d+$/.test(trimmed)) return Number(trimmed);
+  const list = trimmed.split(',').map((a) => a.trim()).filter(Boolean);
+  try {
+    proxyAddr.compile(list);
+  } catch (err) {
+    throw new Error(`TRUST_PROXY: ${(err as Error).message}`, { cause: err });
+  }
+  return list;
 }
 
 function atLeast(name: string, value: number, min: number): number {

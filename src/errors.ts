@@ -13,7 +13,11 @@ export const ERROR_STATUS = {
   BAD_USER_INPUT: 400,
   NOT_FOUND: 404,
   CONFLICT: 409,
+  DOMAIN_NOT_VERIFIED: 422,
+  DOMAIN_CLAIM_EXPIRED: 410,
   RATE_LIMITED: 429,
+  /** WebSocket only: a connection's subscriptions are capped (src/server/graphqlWs.ts). */
+  TOO_MANY_SUBSCRIPTIONS: 429,
   GRAPHQL_PARSE_FAILED: 400,
   GRAPHQL_VALIDATION_FAILED: 400,
   QUERY_TOO_COMPLEX: 400,

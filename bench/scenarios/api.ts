@@ -13,11 +13,13 @@ import { Role } from '../../src/entities/User.js';
 import { ProvisioningQueue } from '../../src/jobs/provisioningQueue.js';
 import { createApp } from '../../src/server/app.js';
 import { createLogger } from '../../src/server/logger.js';
-import { percentile, type BenchRow, type Scenario } from '../harness.js';
+import { median, ms, percentile, type BenchRow, type Scenario } from '../harness.js';
 
 const SECRET = 'bench-secret-bench-secret-bench-secret';
 const CONCURRENCY = Number(process.env.BENCH_API_CONCURRENCY ?? 8);
 const DURATION_MS = Number(process.env.BENCH_API_MS ?? 4000);
+/** Requests per side in the rate limit row. */
+const RATE_SAMPLES = Number(process.env.BENCH_API_RATE_SAMPLES ?? 1000);
 
 const OPERATIONS = [
   { name: '50 products by sku', query: '{ products(first: 50) { edges { node { id sku name priceCents } } } }' },
@@ -42,9 +44,16 @@ export const apiScenario: Scenario = {
     const log = createLogger('silent');
     const orm = await createOrm(appUrl, { pool: { min: 0, max: 10 } });
     const queue = await ProvisioningQueue.start(appUrl, orm, log, { baseDomain: 'bench.test' });
-    const config = loadConfig({ NODE_ENV: 'production', LOG_LEVEL: 'silent', BASE_DOMAIN: 'bench.test' });
-    const app = await createApp({ config, orm, appUrl, jwtSecret: SECRET, log, provisioner: queue, passwords: new PasswordHasher(config.passwordHashing), rateLimitPerMinute: 0 });
+    // The hand-written baseline counts no rate: Tenantry's limits are off, and measured apart below.
+    const tenantry = (env: Record<string, string>) => {
+      const config = loadConfig({ NODE_ENV: 'production', LOG_LEVEL: 'silent', BASE_DOMAIN: 'bench.test', ...env });
+      return createApp({ config, orm, appUrl, jwtSecret: SECRET, log, provisioner: queue, passwords: new PasswordHasher(config.passwordHashing) });
+    };
+    const app = await tenantry({ RATE_LIMIT_PER_MINUTE: '0', TENANT_RATE_LIMIT_PER_MINUTE: '0' });
     const tenantryPort = await app.listen(0, '127.0.0.1');
+    // Limits on (user and tenant keys, both counted in Postgres), high enough never to refuse.
+    const limited = await tenantry({ RATE_LIMIT_PER_MINUTE: '100000000', TENANT_RATE_LIMIT_PER_MINUTE: '100000000' });
+    const limitedPort = await limited.listen(0, '127.0.0.1');
     const baseline = await startBaseline(appUrl);
 
     const rows: BenchRow[] = [];
@@ -61,8 +70,35 @@ export const apiScenario: Scenario = {
           note: `throughput ratio, ${CONCURRENCY} clients`,
         });
       }
+      const rateRow = 'one order by id, rate limit on vs off';
+      if (!process.env.BENCH_API_ONLY || rateRow.includes(process.env.BENCH_API_ONLY)) {
+        // One request at a time, the two servers alternating, so load from elsewhere on the machine
+        // hits both alike: the latency a rate-limited operation adds (its counter round trips).
+        const body = JSON.stringify({ query: OPERATIONS[2].query, variables: { id: seed.orderId } });
+        const agents = [new http.Agent({ keepAlive: true, maxSockets: 1 }), new http.Agent({ keepAlive: true, maxSockets: 1 })];
+        const [sendOn, sendOff] = [sender(limitedPort, body, token, agents[0]), sender(tenantryPort, body, token, agents[1])];
+        const on: number[] = [];
+        const off: number[] = [];
+        for (let i = 0; i < 100; i++) await Promise.all([sendOn(), sendOff()]); // warm-up
+        for (let i = 0; i < RATE_SAMPLES; i++) {
+          for (const [send, into] of [[sendOn, on], [sendOff, off]] as const) {
+            const t = performance.now();
+            await send();
+            into.push(performance.now() - t);
+          }
+        }
+        agents.forEach((a) => a.destroy());
+        rows.push({
+          scenario: `api: ${rateRow}`,
+          measured: `p50 ${ms(median(on))}, p99 ${ms(percentile(on, 99))}`,
+          baseline: `p50 ${ms(median(off))}, p99 ${ms(percentile(off, 99))}`,
+          ratio: median(on) / median(off),
+          note: `latency, one client, ${RATE_SAMPLES} interleaved requests each; user + tenant counters in Postgres vs none`,
+        });
+      }
     } finally {
       await app.close();
+      await limited.close();
       await queue.stop();
       await orm.close();
       await baseline.close();
@@ -91,10 +127,9 @@ async function seedTenant(ownerUrl: string) {
   return { tenantId: t.id as string, userId: u.id as string, orderId: o.id as string };
 }
 
-/** Fixed concurrency for a fixed time: throughput and latency percentiles. */
-async function load(port: number, body: string, token: string) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
-  const send = () =>
+/** One POST of `body` with the token; rejects unless it is a 200 without errors. */
+function sender(port: number, body: string, token: string, agent: http.Agent) {
+  return () =>
     new Promise<void>((resolve, reject) => {
       const req = http.request({ port, host: '127.0.0.1', path: '/graphql', method: 'POST', agent, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'content-length': Buffer.byteLength(body) } }, (res) => {
         let text = '';
@@ -104,6 +139,12 @@ async function load(port: number, body: string, token: string) {
       req.on('error', reject);
       req.end(body);
     });
+}
+
+/** Fixed concurrency for a fixed time: throughput and latency percentiles. */
+async function load(port: number, body: string, token: string) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const send = sender(port, body, token, agent);
   for (let i = 0; i < 50; i++) await send(); // warm-up
   const latencies: number[] = [];
   const deadline = performance.now() + DURATION_MS;

@@ -49,9 +49,13 @@ export const provisioningScenario: Scenario = {
     const orm = await createOrm(appUrl, { pool: { min: 0, max: 20 } });
     const queue = await ProvisioningQueue.start(appUrl, orm, log, { baseDomain: BASE_DOMAIN });
     await queue.work();
-    const config = loadConfig({ NODE_ENV: 'production', LOG_LEVEL: 'silent', BASE_DOMAIN, JWT_SECRET: SECRET });
+    const config = loadConfig({
+      NODE_ENV: 'production', LOG_LEVEL: 'silent', BASE_DOMAIN, JWT_SECRET: SECRET,
+      // Every client is on 127.0.0.1: 1,000 subscriber sockets from one address, no rate limit.
+      RATE_LIMIT_PER_MINUTE: '0', TENANT_RATE_LIMIT_PER_MINUTE: '0', WS_MAX_SOCKETS_PER_IP: '0',
+    });
     const passwords = new PasswordHasher(config.passwordHashing);
-    const app = await createApp({ config, orm, appUrl, jwtSecret: SECRET, log, provisioner: queue, passwords, rateLimitPerMinute: 0 });
+    const app = await createApp({ config, orm, appUrl, jwtSecret: SECRET, log, provisioner: queue, passwords });
     const port = await app.listen(0, '127.0.0.1');
     const url = `http://127.0.0.1:${port}/graphql`;
     const wsUrl = `ws://127.0.0.1:${port}/graphql`;

@@ -1,10 +1,6 @@
 import type { ParseArgsConfig } from 'node:util';
-import { createSuperadmin } from './createSuperadmin.js';
-import { makeLegacyFixtureCommand } from './makeLegacyFixture.js';
-import { migrateSchemasCommand } from './migrateSchemas.js';
 
 export interface Command {
-  readonly summary: string;
   /** Full help: usage and every option. */
   readonly help: string;
   readonly options: NonNullable<ParseArgsConfig['options']>;
@@ -12,9 +8,22 @@ export interface Command {
   run(values: Record<string, unknown>): Promise<number>;
 }
 
-/** Every CLI command by name. Each lives in its own module under src/cli/. */
-export const commands: Record<string, Command> = {
-  'create-superadmin': createSuperadmin,
-  'make-legacy-fixture': makeLegacyFixtureCommand,
-  'migrate-schemas': migrateSchemasCommand,
+/**
+ * Every CLI command by name, with its summary. Each lives in its own module under src/cli/, loaded
+ * only when it runs: a command pays for its own imports alone (migrate-schemas refuses a concurrent
+ * run before it loads the ORM).
+ */
+export const commands: Record<string, { readonly summary: string; load(): Promise<Command> }> = {
+  'create-superadmin': {
+    summary: 'Create a platform superadmin (no tenant) unless one with that email exists',
+    load: async () => (await import('./createSuperadmin.js')).createSuperadmin,
+  },
+  'make-legacy-fixture': {
+    summary: 'Build a schema-per-tenant legacy database (tests, demos, benchmark)',
+    load: async () => (await import('./makeLegacyFixture.js')).makeLegacyFixtureCommand,
+  },
+  'migrate-schemas': {
+    summary: 'Move a schema-per-tenant legacy database into the row-level tables (resumable, verified)',
+    load: async () => (await import('./migrateSchemas.js')).migrateSchemasCommand,
+  },
 };

@@ -5,7 +5,6 @@ import { openDatabase } from '../db/database.js';
 import type { Command } from './commands.js';
 
 export const createSuperadmin: Command = {
-  summary: 'Create a platform superadmin (no tenant) unless one with that email exists',
   help: `Usage: npm run cli -- create-superadmin --email E --password P
 
   --email      the superadmin's email (also read from SUPERADMIN_EMAIL)

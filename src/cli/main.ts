@@ -4,17 +4,19 @@ import { commands } from './commands.js';
 
 /**
  * `npm run cli -- <command> [options]`. Each command declares its options (node:util parseArgs) and
- * a help text; `--help` prints them. Exit code 0 on success, 1 on failure, 2 on bad usage.
+ * a help text; `--help` prints them. Exit code 0 on success, 1 on failure, 2 on bad usage (a command
+ * may document more: migrate-schemas exits 3 when another run holds its target).
  */
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  const command = name ? commands[name] : undefined;
-  if (!command || name === '--help') {
+  const entry = name ? commands[name] : undefined;
+  if (!entry || name === '--help') {
     process.stdout.write(`Usage: npm run cli -- <command> [options]\n\nCommands:\n${Object.entries(commands)
       .map(([n, c]) => `  ${n.padEnd(22)} ${c.summary}`)
       .join('\n')}\n\nRun a command with --help for its options.\n`);
     return name && name !== '--help' ? 2 : 0;
   }
+  const command = await entry.load();
   let parsed;
   try {
     parsed = parseArgs({ args: rest, options: { ...command.options, help: { type: 'boolean' } }, strict: true, allowPositionals: false } as ParseArgsConfig);

@@ -20,7 +20,6 @@ order_line tables (integer ids, integer foreign keys without constraints, "numbe
   --replace         drop an existing public.tenants and every schema it lists first`;
 
 export const makeLegacyFixtureCommand: Command = {
-  summary: 'Build a schema-per-tenant legacy database (tests, demos, benchmark)',
   help,
   options: {
     tenants: { type: 'string' },

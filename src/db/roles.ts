@@ -5,7 +5,8 @@
  *   so membership in PLATFORM_ROLE grants nothing until `SET LOCAL ROLE` asks for it.
  * - PLATFORM_ROLE: NOLOGIN; its RLS policies allow every row. Only `asPlatform` takes it.
  * - HOST_LOOKUP_ROLE: NOLOGIN, owns nothing but the SECURITY DEFINER function that maps a request's
- *   Host to a tenant before any tenant is known; it may read three columns of active domains, nothing else.
+ *   Host to a tenant before any tenant is known; it may read four columns of verified, active domains,
+ *   nothing else.
  */
 export const APP_ROLE = 'tenantry_app';
 export const PLATFORM_ROLE = 'tenantry_platform';
@@ -14,5 +15,5 @@ export const HOST_LOOKUP_ROLE = 'tenantry_host_lookup';
 /** The transaction-local setting that RLS policies compare `tenant_id` with. */
 export const TENANT_SETTING = 'app.tenant_id';
 
-/** SECURITY DEFINER function (owned by HOST_LOOKUP_ROLE): the tenant id of an active domain's hostname, or null. */
+/** SECURITY DEFINER function (owned by HOST_LOOKUP_ROLE): the tenant id of a verified, active domain's hostname, or null. */
 export const HOST_LOOKUP_FUNCTION = 'tenant_for_hostname';

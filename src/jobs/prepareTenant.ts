@@ -1,7 +1,7 @@
-import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
+import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Orm } from '../db/orm.js';
-import { Domain } from '../entities/Domain.js';
+import { platformHostname } from '../domains/hostnames.js';
 import { Tenant, TenantStatus } from '../entities/Tenant.js';
 import { inTenant } from '../filters/inTenant.js';
 import { TenantEvents } from './tenantEvents.js';
@@ -17,23 +17,24 @@ export interface PreparationStep {
 }
 
 /**
- * The tenant's primary domain `<slug>.<BASE_DOMAIN>`, unless it already has it. Another tenant's
- * domains are invisible here (the step runs in this tenant's scope): the unique hostname says when
- * one holds it.
+ * The tenant's own domain `<slug>.<BASE_DOMAIN>`, if missing: verified (its by construction), and
+ * primary when the tenant has no primary yet. Requests reach the tenant on that host by its slug
+ * whatever this table holds; the row is what `Tenant.domains` lists. Nothing another tenant holds can
+ * fail this step: the one index that could refuse the row (verified hostnames) only sees another
+ * tenant's row of that name if one was verified before BASE_DOMAIN covered it, and then the tenant goes
+ * without the row (`on conflict do nothing`, which also makes a rerun a no-op). It runs in the tenant's
+ * scope: RLS lets the insert write this tenant's row only, and the primary check sees this tenant's rows
+ * only; the unique indexes see every row whatever RLS shows.
  */
 const primaryDomain: PreparationStep = {
   name: 'primary-domain',
   async run(em, tenant, baseDomain) {
-    const hostname = `${tenant.slug}.${baseDomain}`;
-    if (await em.count(Domain, { hostname })) return;
-    const hasPrimary = (await em.count(Domain, { isPrimary: true })) > 0;
-    em.create(Domain, { tenant, hostname, isPrimary: !hasPrimary });
-    try {
-      await em.flush();
-    } catch (err) {
-      if (err instanceof UniqueConstraintViolationException) throw new Error(`the hostname ${hostname} is already taken`, { cause: err });
-      throw err;
-    }
+    await em.execute(
+      `insert into "domain" (id, tenant_id, hostname, is_primary, is_active, verified_at, created_at)
+       values (gen_random_uuid(), ?, ?, not exists (select 1 from "domain" where tenant_id = ? and is_primary), true, now(), now())
+       on conflict do nothing`,
+      [tenant.id, platformHostname(tenant.slug, baseDomain), tenant.id],
+    );
   },
 };
 

@@ -1,5 +1,7 @@
 import type { Orm } from '../db/orm.js';
 import { advanceCheckpoint, type Checkpoint } from './checkpoints.js';
+import { recordNote } from './notes.js';
+import { recordSkippedRows } from './skippedRows.js';
 import type { Snapshot } from './source.js';
 import { qi, txQuery } from './sql.js';
 import type { TenantSql } from './tenantSql.js';
@@ -14,17 +16,18 @@ export interface CopyContext {
   readonly batchSize: number;
   /** Leave out rows that are not valid (--skip-orphans with problems). */
   readonly filterInvalid: boolean;
-  /** After each committed transaction: legacy rows it covered, per table. */
+  /** After each committed transaction: rows it inserted, per table (skipped rows are not copied rows). */
   readonly onRows: (table: string, rows: number) => void;
   readonly onTableDone: (table: string, result: CopyResult) => void;
 }
 
 export interface CopyResult {
   readonly inserted: number;
-  /** Rows covered but left out as invalid. */
+  /**
+   * Rows left out as invalid (rows without id included). Valid rows already in the target (only when
+   * checkpoints were lost) are neither inserted nor skipped: not inserted twice, and a note says so.
+   */
   readonly skipped: number;
-  /** Valid rows already in the target (only when checkpoints were lost): not inserted twice. */
-  readonly alreadyPresent: number;
   readonly checkpoint: Checkpoint;
 }
 
@@ -35,7 +38,6 @@ interface TableState {
   checkpoint: Checkpoint;
   inserted: number;
   skipped: number;
-  alreadyPresent: number;
 }
 
 /**
@@ -46,18 +48,19 @@ interface TableState {
  * nothing per row in JavaScript) and one set-based `INSERT … SELECT FROM json_to_recordset`. Each
  * transaction (`platformWrite`: audited, platform role) takes batches until `batchSize` rows, moving
  * on to the next table when one ends, so a small tenant is one transaction, and moves each table's
- * checkpoint with its rows: a kill anywhere leaves no duplicate and no gap.
+ * checkpoint with its rows, the rows it skipped (--skip-orphans) and the rows it found there already:
+ * a kill anywhere leaves no duplicate and no gap, in the target and in the report alike.
  */
 export async function copyTables(ctx: CopyContext, tasks: readonly { table: string; start: Checkpoint; absent: boolean }[]): Promise<Map<string, CopyResult>> {
   const states: TableState[] = tasks
     .filter((t) => !t.start.done)
-    .map((t) => ({ table: t.table, absent: t.absent, checkpoint: t.start, inserted: 0, skipped: 0, alreadyPresent: 0 }));
+    .map((t) => ({ table: t.table, absent: t.absent, checkpoint: t.start, inserted: 0, skipped: 0 }));
   const statements = new Map(states.filter((s) => !s.absent).map((s) => [s.table, buildStatements(ctx, s.table)]));
   const results = new Map<string, CopyResult>();
   let i = 0;
   while (i < states.length) {
     const first = states[i];
-    const covered: [string, number][] = [];
+    const inserted: [string, number][] = [];
     const finished: TableState[] = [];
     await platformWrite(
       ctx.orm,
@@ -72,10 +75,18 @@ export async function copyTables(ctx: CopyContext, tasks: readonly { table: stri
             i++;
             continue;
           }
-          const { batchSql, insertSql } = statements.get(st.table)!;
-          const [batch] = await ctx.snap.query<{ n: number; last_id: string | null; kept: number; rows: string }>(batchSql, [st.checkpoint.lastLegacyId, budget]);
+          const { batchSql, insertSql, withoutIdSql } = statements.get(st.table)!;
+          const [batch] = await ctx.snap.query<BatchRow>(batchSql, [st.checkpoint.lastLegacyId, budget]);
           const { affected } = batch.kept > 0 ? await txQuery(tx, insertSql, [ctx.tenantId, batch.rows]) : { affected: 0 };
           const done = batch.n < budget;
+          // What the batch skipped and found already there is recorded with the checkpoint that moves past it.
+          if (batch.n > batch.kept) await recordSkippedRows(tx, ctx.tenantId, st.table, batch.skipped);
+          if (batch.kept > affected) await recordNote(tx, ctx.tenantId, { kind: 'already-present', table: st.table, rows: batch.kept - affected });
+          if (done && withoutIdSql) {
+            const [withoutId] = await ctx.snap.query<{ n: number; skipped: string }>(withoutIdSql);
+            if (withoutId.n > 0) await recordSkippedRows(tx, ctx.tenantId, st.table, withoutId.skipped);
+            st.skipped += withoutId.n;
+          }
           st.checkpoint = await advanceCheckpoint(tx, ctx.tenantId, ctx.sql.schema, st.checkpoint, {
             lastLegacyId: batch.last_id,
             rows: affected,
@@ -84,9 +95,8 @@ export async function copyTables(ctx: CopyContext, tasks: readonly { table: stri
           });
           st.inserted += affected;
           st.skipped += batch.n - batch.kept;
-          st.alreadyPresent += batch.kept - affected;
           budget -= batch.n;
-          if (batch.n > 0) covered.push([st.table, batch.n]);
+          if (affected > 0) inserted.push([st.table, affected]);
           if (done) {
             finished.push(st);
             i++;
@@ -96,9 +106,9 @@ export async function copyTables(ctx: CopyContext, tasks: readonly { table: stri
     ).catch((err: unknown) => {
       throw new Error(`copying ${states[Math.min(i, states.length - 1)].table}: ${(err as Error).message}`, { cause: err });
     });
-    for (const [table, n] of covered) ctx.onRows(table, n);
+    for (const [table, n] of inserted) ctx.onRows(table, n);
     for (const st of finished) {
-      const result = { inserted: st.inserted, skipped: st.skipped, alreadyPresent: st.alreadyPresent, checkpoint: st.checkpoint };
+      const result = { inserted: st.inserted, skipped: st.skipped, checkpoint: st.checkpoint };
       results.set(st.table, result);
       ctx.onTableDone(st.table, result);
     }
@@ -106,18 +116,36 @@ export async function copyTables(ctx: CopyContext, tasks: readonly { table: stri
   return results;
 }
 
-function buildStatements(ctx: CopyContext, table: string): { batchSql: string; insertSql: string } {
+/** What one batch query returns: rows covered, the last legacy id, rows kept, and both as JSON arrays. */
+interface BatchRow {
+  readonly n: number;
+  readonly last_id: string | null;
+  readonly kept: number;
+  /** The kept rows, mapped to target rows. */
+  readonly rows: string;
+  /** The rows left out (`TenantSql.skippedJson`). */
+  readonly skipped: string;
+}
+
+/**
+ * The statements of one table. Keyset batches walk the legacy ids, so rows without an id (never
+ * valid: the id is required) are not in any batch; with --skip-orphans `withoutIdSql` records them
+ * when the table is done.
+ */
+function buildStatements(ctx: CopyContext, table: string): { batchSql: string; insertSql: string; withoutIdSql: string | null } {
   const { sql } = ctx;
   const b = sql.alias('b');
   const m = sql.alias('m');
   const s = sql.alias('s');
   const keep = ctx.filterInvalid ? `${b}."__tenantry_ok"` : 'true';
+  const skipped = ctx.filterInvalid ? `coalesce(json_agg(${sql.skippedJson(table, b, `${b}."__tenantry_row"`)}) filter (where not ${keep}), '[]')::text` : `'[]'`;
   const batchSql = `
     select count(*)::int as n, max(${b}."id")::text as last_id, count(*) filter (where ${keep})::int as kept,
-           coalesce(json_agg(${sql.copyJson(table, b, m)}) filter (where ${keep}), '[]')::text as rows
-      from (select ${s}.*${ctx.filterInvalid ? `, ${sql.valid(table, s)} as "__tenantry_ok"` : ''}
+           coalesce(json_agg(${sql.copyJson(table, b, m)}) filter (where ${keep}), '[]')::text as rows,
+           ${skipped} as skipped
+      from (select ${s}.*${ctx.filterInvalid ? `, ${sql.valid(table, s)} as "__tenantry_ok", ${s} as "__tenantry_row"` : ''}
               from ${sql.from(table)} ${s}
-             where $1::bigint is null or ${s}."id" > $1::bigint
+             where ${s}."id" is not null and ($1::bigint is null or ${s}."id" > $1::bigint)
              order by ${s}."id" limit $2) ${b}
       ${sql.lateral(table, b, m)}`;
   const cols = sql.mapping(table).columns.map((c) => c.target);
@@ -126,5 +154,9 @@ function buildStatements(ctx: CopyContext, table: string): { batchSql: string; i
     select $1::uuid, ${cols.map((c) => `r.${qi(c.name)}`).join(', ')}
       from json_to_recordset($2::json) as r(${cols.map((c) => `${qi(c.name)} ${c.type}`).join(', ')})
     on conflict ("tenant_id", "id") do nothing`;
-  return { batchSql, insertSql };
+  const w = sql.alias('w');
+  const withoutIdSql = ctx.filterInvalid
+    ? `select count(*)::int as n, coalesce(json_agg(${sql.skippedJson(table, w, w)}), '[]')::text as skipped from ${sql.from(table)} ${w} where ${w}."id" is null`
+    : null;
+  return { batchSql, insertSql, withoutIdSql };
 }

@@ -1,56 +1,23 @@
-import pg from 'pg';
 import type { Orm } from '../db/orm.js';
 import { TenantStatus } from '../entities/index.js';
 import { inTenant } from '../filters/inTenant.js';
 import { type Checkpoint, initialCheckpoint, readCheckpoints } from './checkpoints.js';
 import { copyTables, type CopyResult } from './copy.js';
-import { UsageError } from './errors.js';
 import { tenantIdFor } from './ids.js';
 import { planTenant, type TenantPlan } from './plan.js';
 import { describeProblem } from './problems.js';
 import { createProgress, type Progress } from './progress.js';
-import { DEFAULT_REGISTRY, type LegacyTenant, readRegistry, type RegistryOptions, selectTenants } from './registry.js';
+import { readNotes } from './notes.js';
+import { checkOptions, type MigrateMode, type MigrateOptions, modeOf } from './options.js';
+import { type LegacyTenant, readRegistry, selectTenants } from './registry.js';
 import { defaultReportPath, type MigrationSummary, SkippedRowsReport, type TableOutcome, type TenantOutcome } from './report.js';
+import { takeRunLock } from './runLock.js';
+import { readSkippedRows } from './skippedRows.js';
 import { LegacySource, type Snapshot } from './source.js';
 import { qi } from './sql.js';
 import { loadTargetModel, resolveModels, type TargetTable } from './targetModel.js';
 import { assignSlugs, ensureTenant, finishTenant, findTenant, markFailed } from './tenantRecord.js';
 import { type TableVerification, verifyTables } from './verify.js';
-
-export interface MigrateOptions {
-  /** Every registry tenant (`public` aside)… */
-  readonly all: boolean;
-  /** …or these, by schema name or registry id. */
-  readonly tenants: readonly string[];
-  /** Entity names (or table names); none: every table. */
-  readonly models: readonly string[];
-  readonly dryRun: boolean;
-  readonly verifyOnly: boolean;
-  readonly skipOrphans: boolean;
-  readonly ignoreUnknownColumns: boolean;
-  readonly batchSize: number;
-  /** Tenants migrated at the same time. */
-  readonly concurrency: number;
-  readonly registry: RegistryOptions;
-  /** Removed from the schema name before deriving the slug (e.g. `tenant_`). */
-  readonly stripPrefix: string;
-  /** --skip-orphans report file (default: ./migrate-skipped-<time>.jsonl). */
-  readonly reportPath?: string;
-}
-
-export const DEFAULT_OPTIONS: MigrateOptions = {
-  all: false,
-  tenants: [],
-  models: [],
-  dryRun: false,
-  verifyOnly: false,
-  skipOrphans: false,
-  ignoreUnknownColumns: false,
-  batchSize: 5000,
-  concurrency: 4,
-  registry: DEFAULT_REGISTRY,
-  stripPrefix: 'tenant_',
-};
 
 export interface MigrateDeps {
   /** The app-role ORM: every write goes through asPlatform, every target read through inTenant. */
@@ -60,32 +27,29 @@ export interface MigrateDeps {
   /** Primary domains are `<slug>.<baseDomain>`. */
   readonly baseDomain: string;
   readonly progress?: Progress;
-  /** A URL to hold the "one migrator at a time" advisory lock on (the app role's); none: no lock. */
+  /**
+   * A URL of the target database to take the one-run-at-a-time lock on (runLock.ts) before anything
+   * else; none: the caller holds it already (the command line takes it before loading the ORM) or
+   * wants no lock.
+   */
   readonly lockUrl?: string;
 }
-
-const LOCK_KEY = 7_236_105;
 
 /**
  * `migrate-schemas`: moves schema-per-tenant legacy data into the row-level tables, verifies it, and
  * can be killed and re-run at any point. Tenants are independent: one failing stops only itself.
  */
 export async function migrateSchemas(deps: MigrateDeps, opts: MigrateOptions): Promise<MigrationSummary> {
-  if (opts.all === opts.tenants.length > 0) throw new UsageError('Give either --all or at least one --tenant');
-  if (opts.dryRun && opts.verifyOnly) throw new UsageError('--dry-run and --verify-only exclude each other');
-  if (!(opts.batchSize >= 1)) throw new UsageError('--batch-size must be at least 1');
-  if (!(opts.concurrency >= 1)) throw new UsageError('--concurrency must be at least 1');
-
+  checkOptions(opts);
+  const mode = modeOf(opts);
+  const lock = mode === 'migrate' && deps.lockUrl ? await takeRunLock(deps.lockUrl) : undefined;
   const started = Date.now();
-  const mode = opts.dryRun ? 'dry-run' : opts.verifyOnly ? 'verify-only' : 'migrate';
   const progress = deps.progress ?? createProgress();
-  const model = await loadTargetModel(deps.orm);
-  const selectedTables = resolveModels(model, opts.models);
   const source = new LegacySource(deps.sourceUrl, opts.concurrency + 1);
-  const lock = mode === 'migrate' && deps.lockUrl ? await takeLock(deps.lockUrl) : undefined;
-  const report = mode === 'migrate' && opts.skipOrphans ? new SkippedRowsReport(opts.reportPath ?? defaultReportPath()) : undefined;
   let rowsCopied = 0;
   try {
+    const model = await loadTargetModel(deps.orm);
+    const selectedTables = resolveModels(model, opts.models);
     const tenants = selectTenants(await readRegistry(source, opts.registry), opts.all, opts.tenants);
     progress.start(tenants.length);
     const slugs = await assignSlugs(deps.orm, tenants.map((legacy) => ({ legacy, tenantId: tenantIdFor(legacy.legacyId) })), opts.stripPrefix);
@@ -98,10 +62,14 @@ export async function migrateSchemas(deps: MigrateDeps, opts: MigrateOptions): P
       source,
       progress,
       slugs,
-      report,
       copied: (n) => (rowsCopied += n),
     };
     const outcomes = await mapPool(tenants, opts.concurrency, (legacy) => processTenant(run, legacy));
+    const report =
+      mode === 'migrate' && opts.skipOrphans
+        ? await writeReport(deps.orm, opts.reportPath ?? defaultReportPath(), outcomes, model.map((t) => t.table))
+        : undefined;
+    progress.finish();
     return {
       mode,
       ok: outcomes.every((o) => o.ok),
@@ -112,9 +80,8 @@ export async function migrateSchemas(deps: MigrateDeps, opts: MigrateOptions): P
       skippedRows: report?.rows ?? 0,
     };
   } finally {
-    await report?.close();
     await source.close();
-    await lock?.end();
+    await lock?.release();
     progress.close();
   }
 }
@@ -122,14 +89,13 @@ export async function migrateSchemas(deps: MigrateDeps, opts: MigrateOptions): P
 interface TenantRun {
   readonly deps: MigrateDeps;
   readonly opts: MigrateOptions;
-  readonly mode: MigrationSummary['mode'];
+  readonly mode: MigrateMode;
   readonly model: readonly TargetTable[];
   readonly selectedTables: ReadonlySet<string>;
   readonly source: LegacySource;
   readonly progress: Progress;
   /** The slug of every tenant of the run, by tenant id. */
   readonly slugs: ReadonlyMap<string, string>;
-  readonly report: SkippedRowsReport | undefined;
   readonly copied: (rows: number) => void;
 }
 
@@ -139,9 +105,15 @@ async function processTenant(run: TenantRun, legacy: LegacyTenant): Promise<Tena
   const label = legacy.schema;
   let tenant = await findTenant(deps.orm, tenantId);
   const checkpoints = tenant ? await inTenant(deps.orm, tenantId, (em) => readCheckpoints(em, tenantId)) : new Map<string, Checkpoint>();
+  /** Notes of this run only (what a dry run would do); what a write did is stored (notes.ts). */
   const notes: string[] = [];
   let plan: TenantPlan | undefined;
-  const outcome = (result: TenantOutcome['result'], ok: boolean, extra: { error?: string; tables?: TableOutcome[] } = {}): TenantOutcome => {
+  const outcome = async (
+    result: TenantOutcome['result'],
+    ok: boolean,
+    extra: { error?: string; tables?: TableOutcome[]; storedNotes?: readonly string[] } = {},
+  ): Promise<TenantOutcome> => {
+    const stored = extra.storedNotes ?? (tenant ? await readNotes(deps.orm, tenantId) : []);
     const o: TenantOutcome = {
       legacyId: legacy.legacyId,
       schema: legacy.schema,
@@ -153,7 +125,7 @@ async function processTenant(run: TenantRun, legacy: LegacyTenant): Promise<Tena
       ok,
       error: extra.error,
       problems: plan?.problems ?? [],
-      notes: [...notes, ...(plan?.tables.flatMap((t) => (t.selected ? t.mapping.notes : [])) ?? [])],
+      notes: [...notes, ...stored, ...(plan?.tables.flatMap((t) => (t.selected ? t.mapping.notes : [])) ?? [])],
       tables: extra.tables ?? plan?.tables.map((t) => tableOutcome(t, {})) ?? [],
     };
     run.progress.tenantDone(label, ok ? result : `${result}${extra.error ? `: ${extra.error}` : ''}`, ok);
@@ -172,9 +144,8 @@ async function processTenant(run: TenantRun, legacy: LegacyTenant): Promise<Tena
         if (!tenant) {
           const slug = run.slugs.get(tenantId)!;
           notes.push(`would create tenant with slug ${slug}`);
-          tenant = { id: tenantId, slug, status: TenantStatus.PENDING };
-          const o = outcome('planned', plan.blocking.length === 0, { error: blockingError(plan) });
-          return { ...o, status: null };
+          const o = await outcome('planned', plan.blocking.length === 0, { error: blockingError(plan) });
+          return { ...o, slug };
         }
         return outcome('planned', plan.blocking.length === 0, { error: blockingError(plan) });
       }
@@ -211,8 +182,6 @@ async function processTenant(run: TenantRun, legacy: LegacyTenant): Promise<Tena
         tables: plan.tables.map((t) => t.table),
       });
       tenant = ensured.tenant;
-      if (ensured.domainNote) notes.push(ensured.domainNote);
-      if (run.report && plan.filterInvalid) await reportSkippedRows(run.report, snap, plan);
 
       const current = ensured.created ? await inTenant(deps.orm, tenantId, (em) => readCheckpoints(em, tenantId)) : new Map(checkpoints);
       const tasks = plan.tables
@@ -231,7 +200,6 @@ async function processTenant(run: TenantRun, legacy: LegacyTenant): Promise<Tena
           onTableDone: (table, result) => {
             current.set(table, result.checkpoint);
             run.copied(result.inserted);
-            if (result.alreadyPresent) notes.push(`${table}: ${result.alreadyPresent} row(s) were already in the target (not inserted twice)`);
             run.progress.tableDone(label, table, result.inserted);
           },
         },
@@ -272,7 +240,9 @@ async function processTenant(run: TenantRun, legacy: LegacyTenant): Promise<Tena
       await markFailed(deps.orm, tenantId, message).catch(() => undefined);
       tenant = await findTenant(deps.orm, tenantId).catch(() => tenant);
     }
-    return outcome('failed', false, { error: message });
+    // The database may be what failed: the failure is reported all the same, without the stored notes.
+    const storedNotes = tenant ? await readNotes(deps.orm, tenantId).catch(() => []) : [];
+    return outcome('failed', false, { error: message, storedNotes });
   }
 }
 
@@ -321,36 +291,23 @@ async function sourceMaxOrderNumber(snap: Snapshot, plan: TenantPlan): Promise<n
   return r.max ?? 0;
 }
 
-async function reportSkippedRows(report: SkippedRowsReport, snap: Snapshot, plan: TenantPlan): Promise<void> {
-  for (const t of plan.tables) {
-    if (!t.selected || !t.invalidRows || !t.mapping.source) continue;
-    const s = plan.sql.alias('s');
-    const rows = await snap.query<{ legacy_id: string; reasons: string[]; row: string }>(
-      `select ${s}."id"::text as legacy_id, ${plan.sql.reasons(t.table, s)} as reasons, row_to_json(${s})::text as row
-         from ${plan.sql.from(t.table)} ${s} where not ${plan.sql.valid(t.table, s)} order by ${s}."id"`,
-    );
-    for (const r of rows) {
-      await report.write({
-        tenant: { legacyId: plan.legacy.legacyId, schema: plan.legacy.schema, id: plan.tenantId },
-        table: t.table,
-        legacyId: r.legacy_id,
-        reasons: r.reasons,
-        row: JSON.parse(r.row),
-      });
+/**
+ * The --skip-orphans report of this run: every row skipped for the tenants it processed, by whichever
+ * run skipped it (they are stored with the checkpoints), in registry, table and legacy id order: after
+ * a kill and a re-run it is the report an uninterrupted run writes.
+ */
+async function writeReport(orm: Orm, file: string, outcomes: readonly TenantOutcome[], tables: readonly string[]): Promise<{ file: string; rows: number }> {
+  const report = new SkippedRowsReport(file);
+  try {
+    for (const o of outcomes.filter((t) => t.status !== null)) {
+      for (const r of await readSkippedRows(orm, o.tenantId, tables)) {
+        await report.write({ tenant: { legacyId: o.legacyId, schema: o.schema, id: o.tenantId }, table: r.table, legacyId: r.legacyId, reasons: r.reasons, row: r.row });
+      }
     }
+  } finally {
+    await report.close();
   }
-}
-
-/** Session advisory lock on its own connection: a second concurrent run stops at once. */
-async function takeLock(url: string): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: url, application_name: 'tenantry-migrate-lock' });
-  await client.connect();
-  const { rows } = await client.query<{ ok: boolean }>('select pg_try_advisory_lock($1) as ok', [LOCK_KEY]);
-  if (!rows[0].ok) {
-    await client.end();
-    throw new Error('Another migrate-schemas is running against this database (advisory lock held)');
-  }
-  return client;
+  return { file: report.file, rows: report.rows };
 }
 
 /** Runs `fn` over `items`, at most `n` at a time; results in input order. */

@@ -80,8 +80,11 @@ export async function planTenant(
       sourceRows = counted.total;
       toMove = checkpoint?.done ? 0 : counted.pending;
       problems.push(...counted.problems);
-    } else if (canQuery) {
+    } else if (mapping.source) {
+      // Not picked, or its ids cannot be mapped (an id-type or missing id problem): the rows are
+      // there all the same, and a blocked table still shows what it holds.
       sourceRows = Number((await snap.query<{ n: string }>(`select count(*) as n from ${sql.from(target.table)}`))[0].n);
+      if (selected) toMove = checkpoint?.done ? 0 : Math.max(0, sourceRows - (checkpoint?.rowsCopied ?? 0));
     }
     if (selected) {
       for (const fk of target.foreignKeys) {
@@ -98,19 +101,34 @@ export async function planTenant(
   }
 
   const rowProblems = tables.some((t) => t.problems.some((p) => ROW_LEVEL.has(p.kind)));
-  const filterInvalid = options.skipOrphans && rowProblems;
-  if (rowProblems) {
+  // Tables an earlier --skip-orphans run (perhaps with other --model) copied around bad rows: rows of
+  // the other tables that hang off the rows it left out have no parent in the target.
+  const skippedBefore = tables.some((t) => t.checkpoint?.skipInvalid);
+  const filterInvalid = options.skipOrphans && (rowProblems || skippedBefore);
+  if (rowProblems || skippedBefore) {
     // Transitive validity: what --skip-orphans would leave behind, children of bad rows included.
     for (const [i, t] of tables.entries()) {
       if (!t.selected || !t.mapping.source || !t.mapping.columns.some((c) => c.role === 'id')) continue;
       const s = sql.alias('s');
-      const [r] = await snap.query<{ invalid: string; pending: string }>(
-        `select count(*) filter (where not ${sql.valid(t.table, s)}) as invalid,
-                count(*) filter (where ${sql.valid(t.table, s)} and ($1::bigint is null or ${s}."id" > $1::bigint)) as pending
-           from ${sql.from(t.table)} ${s}`,
+      const [r] = await snap.query<{ invalid: string; pending: string; sample: string[] | null }>(
+        `select count(*) filter (where not v.ok) as invalid,
+                count(*) filter (where v.ok and ($1::bigint is null or v.id > $1::bigint)) as pending,
+                (array_agg(v.id::text order by v.id) filter (where not v.ok))[1:${SAMPLE}] as sample
+           from (select ${s}."id" as id, ${sql.valid(t.table, s)} as ok from ${sql.from(t.table)} ${s}) v`,
         [t.checkpoint?.lastLegacyId ?? null],
       );
-      tables[i] = { ...t, invalidRows: Number(r.invalid), toMove: t.checkpoint?.done ? 0 : filterInvalid ? Number(r.pending) : t.toMove };
+      const invalidRows = Number(r.invalid);
+      const problems = [...t.problems];
+      if (!options.skipOrphans && skippedBefore && !t.checkpoint?.done && invalidRows > 0 && !problems.some((p) => ROW_LEVEL.has(p.kind))) {
+        problems.push({
+          kind: 'orphan',
+          table: t.table,
+          detail: 'depend on rows an earlier --skip-orphans run left out: migrate with --skip-orphans',
+          count: invalidRows,
+          sampleIds: r.sample ?? [],
+        });
+      }
+      tables[i] = { ...t, problems, invalidRows, toMove: t.checkpoint?.done ? 0 : filterInvalid ? Number(r.pending) : t.toMove };
     }
   }
 

@@ -12,6 +12,9 @@ export interface Progress {
   tenantDone(tenant: string, outcome: string, ok: boolean): void;
   /** A line of its own (warnings, notes). */
   line(text: string): void;
+  /** Every tenant went through: the overall line (tenants, rows copied, rate). */
+  finish(): void;
+  /** Gives the terminal back (whether or not the run finished): nothing more is drawn. */
   close(): void;
 }
 
@@ -33,6 +36,7 @@ class SilentProgress implements Progress {
   tableDone(): void {}
   tenantDone(): void {}
   line(): void {}
+  finish(): void {}
   close(): void {}
 }
 
@@ -99,6 +103,9 @@ abstract class Tracker implements Progress {
   line(text: string): void {
     this.println(text);
   }
+  finish(): void {
+    this.println(`done: ${this.overall()}`);
+  }
   close(): void {}
 
   protected overall(): string {
@@ -140,15 +147,13 @@ class PlainProgress extends Tracker {
   protected finishedTable(tenant: string, table: string, copied: number, seconds: number): void {
     this.println(`${tenant}: ${table} ${fmt(copied)} rows copied in ${seconds.toFixed(2)} s${seconds > 0 ? ` (${fmt(copied / seconds)} rows/s)` : ''}`);
   }
-  override close(): void {
-    this.println(`done: ${this.overall()}`);
-  }
 }
 
 class TtyProgress extends Tracker {
   private drawn = 0;
   private lastDraw = 0;
   private timer: NodeJS.Timeout | undefined;
+  private closed = false;
 
   constructor(private readonly out: ProgressStream) {
     super();
@@ -164,9 +169,15 @@ class TtyProgress extends Tracker {
     this.draw();
   }
   protected finishedTable(): void {}
-  override close(): void {
-    this.clear();
+  override finish(): void {
+    this.close();
     this.out.write(`done: ${this.overall()}\n`);
+  }
+  override close(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.closed = true;
+    this.clear();
   }
 
   private clear(): void {
@@ -176,6 +187,7 @@ class TtyProgress extends Tracker {
   private draw(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.closed) return;
     this.lastDraw = Date.now();
     this.clear();
     const width = Math.max(40, (this.out.columns || 120) - 1);

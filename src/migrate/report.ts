@@ -2,13 +2,14 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { once } from 'node:events';
+import type { MigrateMode } from './options.js';
 import { describeProblem, type Problem } from './problems.js';
 
 /**
- * The --skip-orphans report: one JSON object per line and skipped row, with the tenant, the table, the
- * legacy id, why (`orphan:customer_id`, `null:name`, `duplicate:sku`, `invalid:status`; an orphan is a
- * row whose parent is missing or itself skipped) and the legacy row as it is. Created on the first
- * skipped row; each run writes its own file covering every tenant it processed.
+ * The --skip-orphans report file: one JSON object per line and skipped row, with the tenant, the table,
+ * the legacy id, why (`orphan:customer_id`, `null:name`, `duplicate:sku`, `invalid:status`; an orphan
+ * is a row whose parent is missing or itself skipped) and the legacy row as it is. Created on the
+ * first skipped row; each run writes its own file, from the rows stored for every tenant it processed.
  */
 export class SkippedRowsReport {
   private stream: WriteStream | undefined;
@@ -40,7 +41,8 @@ export class SkippedRowsReport {
 export interface SkippedRow {
   readonly tenant: { readonly legacyId: string; readonly schema: string; readonly id: string };
   readonly table: string;
-  readonly legacyId: string;
+  /** Null for a legacy row without id. */
+  readonly legacyId: string | null;
   readonly reasons: readonly string[];
   readonly row: unknown;
 }
@@ -82,7 +84,7 @@ export interface TenantOutcome {
 }
 
 export interface MigrationSummary {
-  readonly mode: 'migrate' | 'dry-run' | 'verify-only';
+  readonly mode: MigrateMode;
   readonly ok: boolean;
   readonly tenants: readonly TenantOutcome[];
   readonly rowsCopied: number;

@@ -1,8 +1,10 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Orm } from '../db/orm.js';
+import { platformHostname } from '../domains/hostnames.js';
 import { TenantEvents } from '../jobs/tenantEvents.js';
 import { TenantStatus } from '../entities/index.js';
 import { markVerified } from './checkpoints.js';
+import { recordNote } from './notes.js';
 import { rowIdFor } from './ids.js';
 import type { LegacyTenant } from './registry.js';
 import { baseSlug, uniqueSlug } from './slug.js';
@@ -53,14 +55,10 @@ export async function assignSlugs(orm: Orm, tenants: readonly { legacy: LegacyTe
   return slugs;
 }
 
-export function primaryHostname(slug: string, baseDomain: string): string {
-  return `${slug}.${baseDomain}`;
-}
-
 /**
  * Creates the tenant of a legacy schema, PREPARING (its data is not served until READY), with the
- * slug derived from the schema name, its primary domain `<slug>.<BASE_DOMAIN>` and an empty
- * checkpoint per table, in one transaction. Idempotent: an
+ * slug derived from the schema name, its primary domain `<slug>.<BASE_DOMAIN>` (or, when someone owns
+ * that hostname, a note saying so) and an empty checkpoint per table, in one transaction. Idempotent: an
  * existing tenant is returned as it is (its slug is never recomputed). `slug` comes from `assignSlugs`;
  * the unique constraint on `slug` is the backstop against anyone taking it meanwhile.
  */
@@ -69,12 +67,12 @@ export async function ensureTenant(
   legacy: LegacyTenant,
   tenantId: string,
   options: { baseDomain: string; slug: string; schema: string; tables: readonly string[] },
-): Promise<{ tenant: TenantRow; created: boolean; domainNote?: string }> {
+): Promise<{ tenant: TenantRow; created: boolean }> {
   const existing = await findTenant(orm, tenantId);
   if (existing) return { tenant: existing, created: false };
   const slug = options.slug;
-  const hostname = primaryHostname(slug, options.baseDomain);
-  const domainInserted = await platformWrite(
+  const hostname = platformHostname(slug, options.baseDomain);
+  await platformWrite(
     orm,
     { action: 'migrate.tenant', tenantId, target: `legacy ${legacy.legacyId} schema ${legacy.schema} -> ${slug}` },
     async (tx) => {
@@ -86,24 +84,22 @@ export async function ensureTenant(
       );
       const { affected } = await txQuery(
         tx,
-        `insert into "domain" (id, tenant_id, hostname, is_primary, is_active, created_at) values ($1, $2, $3, true, true, now())
+        // Verified: the tenant's own name. Conflicts only with a row another tenant verified under that
+        // name before BASE_DOMAIN covered it; the tenant then goes without (see prepareTenant.ts).
+        `insert into "domain" (id, tenant_id, hostname, is_primary, is_active, verified_at, created_at) values ($1, $2, $3, true, true, now(), now())
          on conflict do nothing`,
         [rowIdFor(tenantId, 'domain', 'primary'), tenantId, hostname],
       );
+      if (affected === 0) await recordNote(tx, tenantId, { kind: 'hostname-taken', hostname });
       // Checkpoint rows from the start: a tenant that has them is the migrator's (see docs/migrate.md).
       await txQuery(
         tx,
         `insert into "migration_checkpoint" (tenant_id, table_name, source_schema) select $1, t, $2 from unnest($3::text[]) t on conflict do nothing`,
         [tenantId, options.schema, options.tables],
       );
-      return affected === 1;
     },
   );
-  return {
-    tenant: { id: tenantId, slug, status: TenantStatus.PREPARING },
-    created: true,
-    domainNote: domainInserted ? undefined : `hostname ${hostname} is taken: no primary domain created`,
-  };
+  return { tenant: { id: tenantId, slug, status: TenantStatus.PREPARING }, created: true };
 }
 
 /**

@@ -169,6 +169,14 @@ export class TenantSql {
     if (!checks.length) return `array[]::text[]`;
     return `array_remove(array[${checks.map((c) => `case when ${c.sql} then ${ql(`${c.kind}:${c.column}`)} end`).join(', ')}]::text[], null)`;
   }
+
+  /**
+   * What the report keeps of a row --skip-orphans leaves out, as a JSON object (see skippedRows.ts):
+   * its legacy id, why, and the legacy row as it is (`wholeRow`: the row's whole-row reference).
+   */
+  skippedJson(table: string, a: string, wholeRow: string): string {
+    return `json_build_object('legacy_id', ${a}."id", 'reasons', ${this.reasons(table, a)}, 'row', row_to_json(${wholeRow}))`;
+  }
 }
 
 /**

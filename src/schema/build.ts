@@ -8,7 +8,7 @@ import { AuthResolver } from './resolvers/auth.js';
 import { CatalogResolver } from './resolvers/catalog.js';
 import { PlatformResolver } from './resolvers/platform.js';
 import { CustomerResolver, OrderLineResolver, OrderResolver } from './resolvers/sales.js';
-import { TenancyResolver } from './resolvers/tenancy.js';
+import { DomainResolver, TenancyResolver } from './resolvers/tenancy.js';
 import { SubscriptionResolver } from './resolvers/subscriptions.js';
 
 /**
@@ -17,7 +17,7 @@ import { SubscriptionResolver } from './resolvers/subscriptions.js';
  */
 export async function buildTenantrySchema(): Promise<GraphQLSchema> {
   const schema = await buildSchema({
-    resolvers: [AuthResolver, TenancyResolver, CatalogResolver, CustomerResolver, OrderResolver, OrderLineResolver, PlatformResolver, SubscriptionResolver],
+    resolvers: [AuthResolver, TenancyResolver, DomainResolver, CatalogResolver, CustomerResolver, OrderResolver, OrderLineResolver, PlatformResolver, SubscriptionResolver],
     scalarsMap: [{ type: Date, scalar: DateTimeResolver }],
     directives: [superadminDirective],
     // Subscriptions bring their own event source (src/jobs/tenantEvents.ts); type-graphql insists on one.

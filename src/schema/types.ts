@@ -32,12 +32,23 @@ export function Connection<T extends object>(node: ClassType<T>, name: string) {
   return ConnectionType;
 }
 
+@ObjectType('DomainVerificationRecord', { description: 'The DNS record that proves control of a claimed hostname.' })
+export class DomainVerificationRecordType {
+  @Field({ description: 'Always TXT.' }) type!: string;
+  @Field({ description: '`_tenantry-challenge.<hostname>`' }) name!: string;
+  @Field({ description: "The claim's token, the record's whole value." }) value!: string;
+  @Field({ description: 'verifyDomain refuses the claim after this (DOMAIN_CLAIM_EXPIRED).' }) expiresAt!: Date;
+}
+
 @ObjectType('Domain')
 export class DomainType {
   @Field(() => ID) id!: string;
   @Field() hostname!: string;
-  @Field() isPrimary!: boolean;
-  @Field() isActive!: boolean;
+  @Field({ description: 'Only a verified domain is primary.' }) isPrimary!: boolean;
+  @Field({ description: "Requests on this hostname reach the tenant: set when the domain is verified." }) isActive!: boolean;
+  @Field({ description: "Proven by its DNS record, or the tenant's own <slug>.<BASE_DOMAIN>." }) verified!: boolean;
+  @Field(() => DomainVerificationRecordType, { nullable: true, description: 'The record to publish before verifyDomain; null once verified.' })
+  verificationRecord?: DomainVerificationRecordType | null;
 }
 
 @ObjectType('Tenant')

@@ -1,6 +1,7 @@
 import cors from 'cors';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
+import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
@@ -9,14 +10,16 @@ import type { Config } from '../config.js';
 import type { Services } from '../context/requestContext.js';
 import { pendingMigrationNames } from '../db/database.js';
 import type { Orm } from '../db/orm.js';
+import { DnsChallenge } from '../domains/dnsChallenge.js';
 import type { Provisioner } from '../jobs/provisioner.js';
 import { TenantEvents } from '../jobs/tenantEvents.js';
 import { buildTenantrySchema } from '../schema/build.js';
+import { proxyTrust } from './clientAddress.js';
 import { graphqlHttpHandler } from './graphqlHttp.js';
 import { attachGraphqlWs } from './graphqlWs.js';
 import { Metrics } from './metrics.js';
 import { createOperationPipeline } from './pipeline.js';
-import { DEFAULT_RATE_LIMIT_PER_MINUTE, rateLimit } from './rateLimit.js';
+import { RateLimits } from './rateLimit.js';
 
 export interface AppOptions {
   readonly config: Config;
@@ -27,12 +30,12 @@ export interface AppOptions {
   readonly log: Logger;
   readonly provisioner: Provisioner;
   readonly passwords: PasswordHasher;
-  readonly rateLimitPerMinute?: number;
 }
 
 export interface App {
   readonly server: http.Server;
   readonly events: TenantEvents;
+  /** Listens on `port` (and on METRICS_PORT, when set, for /metrics alone); resolves the API's port. */
   listen(port: number, host?: string): Promise<number>;
   /** Graceful: stop accepting, finish in-flight requests, close sockets, stop listening for events. */
   close(): Promise<void>;
@@ -47,15 +50,17 @@ export async function createApp(options: AppOptions): Promise<App> {
   const { config, orm, log } = options;
   const events = new TenantEvents(options.appUrl, log);
   await events.start();
-  const services: Services = { orm, config, jwtSecret: options.jwtSecret, log, provisioner: options.provisioner, events, passwords: options.passwords };
+  const services: Services = { orm, config, jwtSecret: options.jwtSecret, log, provisioner: options.provisioner, events, passwords: options.passwords, dns: new DnsChallenge(config.dns) };
   const metrics = new Metrics();
   const schema = await buildTenantrySchema();
-  const pipeline = await createOperationPipeline(schema, services, metrics);
+  const rateLimits = RateLimits.create(config, options.appUrl, log);
+  const pipeline = await createOperationPipeline(schema, services, metrics, rateLimits);
   const graphql = graphqlHttpHandler(pipeline, services);
+  const trust = proxyTrust(config.trustProxy);
 
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', config.production ? 1 : false);
+  app.set('trust proxy', trust);
   app.use(helmet());
   app.use(cors({ origin: config.corsOrigins, allowedHeaders: ['content-type', 'authorization', 'x-tenant-id', 'apollo-require-preflight'], maxAge: 600 }));
 
@@ -71,11 +76,13 @@ export async function createApp(options: AppOptions): Promise<App> {
       res.status(503).json({ status: 'database unreachable' });
     }
   });
-  app.get('/metrics', async (_req, res) => {
-    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
-  });
+  const metricsApp = config.metricsPort === undefined ? app : express();
+  metricsApp.get('/metrics', metricsHandler(metrics, config.metricsToken));
+  if (config.production && config.metricsPort === undefined && !config.metricsToken) {
+    log.warn('/metrics is public on the API port: set METRICS_PORT or METRICS_TOKEN');
+  }
 
-  app.use('/graphql', rateLimit(options.rateLimitPerMinute ?? DEFAULT_RATE_LIMIT_PER_MINUTE), express.json({ limit: '1mb' }));
+  app.use('/graphql', express.json({ limit: '1mb' }));
   app.post('/graphql', graphql);
   app.get('/graphql', graphql);
   // A body that is not JSON: the contract's BAD_REQUEST, not an HTML error page.
@@ -89,17 +96,18 @@ export async function createApp(options: AppOptions): Promise<App> {
   });
 
   const server = http.createServer(app);
-  const ws = attachGraphqlWs(server, schema, pipeline, services);
+  const metricsServer = metricsApp === app ? undefined : http.createServer(metricsApp);
+  const ws = attachGraphqlWs(server, schema, pipeline, services, { trust, maxSocketsPerUser: config.wsMaxSocketsPerUser, maxSocketsPerIp: config.wsMaxSocketsPerIp });
 
   return {
     server,
     events,
-    listen: (port, host) =>
-      new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
-      }),
+    listen: async (port, host) => {
+      if (metricsServer) await listenOn(metricsServer, config.metricsPort!, host);
+      return listenOn(server, port, host);
+    },
     close: async () => {
+      if (metricsServer?.listening) await new Promise((resolve) => metricsServer.close(resolve));
       // Stop accepting; requests in flight finish (busy keep-alive clients get 10 s), then Apollo stops.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
@@ -108,7 +116,27 @@ export async function createApp(options: AppOptions): Promise<App> {
       await closed;
       clearTimeout(deadline);
       await pipeline.stop();
+      await rateLimits?.close();
       await events.stop();
     },
+  };
+}
+
+function listenOn(server: http.Server, port: number, host?: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
+  });
+}
+
+/** Prometheus text; with METRICS_TOKEN, only for `Authorization: Bearer <token>` (else 401). */
+function metricsHandler(metrics: Metrics, token: string | undefined) {
+  const expected = token === undefined ? undefined : Buffer.from(`Bearer ${token}`);
+  return async (req: Request, res: Response) => {
+    const given = Buffer.from(req.headers.authorization ?? '');
+    if (expected && !(given.length === expected.length && timingSafeEqual(given, expected))) {
+      return void res.status(401).set('www-authenticate', 'Bearer').json({ error: 'METRICS_TOKEN required' });
+    }
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   };
 }

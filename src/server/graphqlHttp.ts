@@ -13,11 +13,10 @@ export function graphqlHttpHandler(pipeline: OperationPipeline, services: Servic
       const identity = await identify(services, {
         authorization: req.headers.authorization,
         hints: { header: headerValue(req.headers['x-tenant-id']), host: req.headers.host },
+        // Express decides it by the app's `trust proxy` (TRUST_PROXY): the socket's address unless a trusted proxy forwarded it.
+        address: req.ip ?? 'unknown',
       });
-      const response = await pipeline.apollo.executeHTTPGraphQLRequest({
-        httpGraphQLRequest: toApolloRequest(req),
-        context: async () => ({ identity, transport: 'http', outcome: {} }),
-      });
+      const response = await pipeline.http(toApolloRequest(req), identity);
       for (const [key, value] of response.headers) res.setHeader(key, value);
       res.status(response.status ?? 200);
       if (response.body.kind === 'complete') {

@@ -1,22 +1,48 @@
-import { type DocumentNode, type ExecutionArgs, type GraphQLSchema, parse } from 'graphql';
-import type { Server } from 'node:http';
+import { type DocumentNode, type ExecutionArgs, type FormattedExecutionResult, type GraphQLSchema, parse } from 'graphql';
+import type { IncomingMessage, Server } from 'node:http';
 import { useServer, type Extra } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { bearerToken, verifyAccessToken } from '../auth/accessToken.js';
 import { identify, type Services } from '../context/requestContext.js';
+import { AppError } from '../errors.js';
+import { clientAddress, type ProxyTrust } from './clientAddress.js';
 import type { OperationPipeline } from './pipeline.js';
 
 /**
  * WebSocket close codes of this server (docs/api.md). graphql-ws clients retry 4403 (and call a lazy
- * `connectionParams` again for a fresh token); they treat 4400, 4401, 4406 and 4500 as fatal.
+ * `connectionParams` again for a fresh token) and 1013; they treat 4400, 4401, 4406, 4500 and 1009 as
+ * fatal. (ws itself closes with 1009 a message over `maxPayload`.)
  */
 export const CLOSE = {
   /** An invalid token at connect, or the connection's token expired (reason TOKEN_EXPIRED). */
   FORBIDDEN: 4403,
+  /** The user already holds as many sockets as allowed (reason TOO_MANY_CONNECTIONS): retried with backoff. */
+  TRY_AGAIN_LATER: 1013,
 } as const;
 
+/** The largest message a client may send, as express's body limit for HTTP (ws's own default is 100 MiB). */
+export const MAX_MESSAGE_BYTES = 1024 * 1024;
+/** Live subscriptions per socket; the next one is refused with TOO_MANY_SUBSCRIPTIONS. */
+export const MAX_SUBSCRIPTIONS_PER_SOCKET = 100;
+
+export interface WsLimits {
+  /** Decides the client address of an upgrade request, as `trust proxy` does for HTTP. */
+  readonly trust: ProxyTrust;
+  /** Sockets one user may hold open in this process (0 = no cap). */
+  readonly maxSocketsPerUser: number;
+  /** Sockets one client address may hold open in this process (0 = no cap). */
+  readonly maxSocketsPerIp: number;
+}
+
+/** What the server keeps per socket; `address` and `subscriptions` are set at connect, before any operation. */
 interface ConnectionState extends Record<PropertyKey, unknown> {
   expiryTimer?: NodeJS.Timeout;
+  /** The client address of the upgrade request. */
+  address?: string;
+  /** The signed-in user this socket counts against. */
+  userId?: string;
+  /** Ids of this socket's live subscriptions. */
+  subscriptions?: Set<string>;
 }
 
 /**
@@ -29,11 +55,28 @@ const ALREADY_RUN: DocumentNode = parse('{ __typename }');
  * graphql-ws on the HTTP server's `/graphql` path. The connection's token is checked at connect (4403
  * when invalid) and its expiry closes the socket (4403, reason TOKEN_EXPIRED). Every operation is
  * identified with the connection's params and Host, then run by the same pipeline as HTTP
- * (src/server/pipeline.ts): parse, validation, limits, guard, unit of work and masking are not repeated
- * here. An operation's errors arrive as its result (`next` with `errors`, then `complete`).
+ * (src/server/pipeline.ts): rate limit, parse, validation, limits, guard, unit of work and masking are
+ * not repeated here. An operation's errors arrive as its result (`next` with `errors`, then `complete`).
+ *
+ * What only a socket can hold is capped here: message size (1009), live subscriptions per socket
+ * (TOO_MANY_SUBSCRIPTIONS), sockets per client address (HTTP 429 at the upgrade) and per user (1013).
  */
-export function attachGraphqlWs(httpServer: Server, schema: GraphQLSchema, pipeline: OperationPipeline, services: Services) {
-  const wss = new WebSocketServer({ server: httpServer, path: '/graphql' });
+export function attachGraphqlWs(httpServer: Server, schema: GraphQLSchema, pipeline: OperationPipeline, services: Services, limits: WsLimits) {
+  const socketsPerIp = new SocketCounts(limits.maxSocketsPerIp);
+  const socketsPerUser = new SocketCounts(limits.maxSocketsPerUser);
+  const addressOf = (req: IncomingMessage) => clientAddress(req, limits.trust);
+  const wss = new WebSocketServer({
+    server: httpServer,
+    path: '/graphql',
+    maxPayload: MAX_MESSAGE_BYTES,
+    // Called back synchronously: the 'connection' below counts the socket before the next upgrade is checked.
+    verifyClient: ({ req }, accept) => (socketsPerIp.full(addressOf(req)) ? accept(false, 429, 'Too Many Requests') : accept(true)),
+  });
+  wss.on('connection', (socket, req) => {
+    const address = addressOf(req);
+    socketsPerIp.add(address);
+    socket.once('close', () => socketsPerIp.remove(address));
+  });
 
   const disposable = useServer<Record<string, unknown>, Extra & ConnectionState>(
     {
@@ -41,20 +84,32 @@ export function attachGraphqlWs(httpServer: Server, schema: GraphQLSchema, pipel
       // Close reasons never carry internal messages, whatever NODE_ENV says.
       isProd: true,
       onConnect: (ctx) => {
+        ctx.extra.address = addressOf(ctx.extra.request);
+        ctx.extra.subscriptions = new Set();
         const authorization = ctx.connectionParams?.authorization;
         if (authorization === undefined || authorization === null || authorization === '') return true;
         const token = bearerToken(authorization);
         if (!token) return false;
+        let principal;
         try {
-          const { exp } = verifyAccessToken(services.jwtSecret, token);
-          ctx.extra.expiryTimer = setTimeout(() => ctx.extra.socket.close(CLOSE.FORBIDDEN, 'TOKEN_EXPIRED'), Math.max(0, exp * 1000 - Date.now()));
-          return true;
+          principal = verifyAccessToken(services.jwtSecret, token);
         } catch {
           return false;
         }
+        if (socketsPerUser.full(principal.userId)) {
+          // Closed here with its own code; graphql-ws's 4403 for `false` then finds the socket closing.
+          ctx.extra.socket.close(CLOSE.TRY_AGAIN_LATER, 'TOO_MANY_CONNECTIONS');
+          return false;
+        }
+        socketsPerUser.add((ctx.extra.userId = principal.userId));
+        ctx.extra.expiryTimer = setTimeout(() => ctx.extra.socket.close(CLOSE.FORBIDDEN, 'TOKEN_EXPIRED'), Math.max(0, principal.exp * 1000 - Date.now()));
+        return true;
       },
-      onClose: (ctx) => clearTimeout(ctx.extra.expiryTimer),
-      onSubscribe: async (ctx, _id, payload): Promise<ExecutionArgs> => {
+      onClose: (ctx) => {
+        clearTimeout(ctx.extra.expiryTimer);
+        if (ctx.extra.userId) socketsPerUser.remove(ctx.extra.userId);
+      },
+      onSubscribe: async (ctx, id, payload): Promise<ExecutionArgs> => {
         const params = ctx.connectionParams ?? {};
         const tenantHeader = params['x-tenant-id'];
         let result: Awaited<ReturnType<OperationPipeline['run']>>;
@@ -62,8 +117,10 @@ export function attachGraphqlWs(httpServer: Server, schema: GraphQLSchema, pipel
           const identity = await identify(services, {
             authorization: params.authorization,
             hints: { header: typeof tenantHeader === 'string' ? tenantHeader : undefined, host: ctx.extra.request.headers.host },
+            address: ctx.extra.address!,
           });
           result = await pipeline.run(payload, identity, 'ws');
+          if (Symbol.asyncIterator in result) result = await holdSubscription(ctx.extra.subscriptions!, ctx.subscriptions, id, result);
         } catch (err) {
           services.log.error({ err }, 'graphql-ws operation failed');
           result = { errors: [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] };
@@ -77,6 +134,13 @@ export function attachGraphqlWs(httpServer: Server, schema: GraphQLSchema, pipel
     },
     wss,
   );
+  // A socket's 'error' is the client breaking the protocol (a message over maxPayload, a bad frame),
+  // and ws has already closed it with the matching code. graphql-ws reports it as an internal error on
+  // the console, stack and all, once per socket: log a warning line instead.
+  wss.on('connection', (socket) => {
+    socket.removeAllListeners('error');
+    socket.on('error', (err) => services.log.warn({ code: (err as { code?: string }).code, message: err.message }, 'WebSocket closed for a protocol error'));
+  });
 
   return {
     wss,
@@ -86,4 +150,49 @@ export function attachGraphqlWs(httpServer: Server, schema: GraphQLSchema, pipel
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
   };
+}
+
+/**
+ * Takes a subscription slot of the socket for `id`, or ends the stream at once and answers
+ * TOO_MANY_SUBSCRIPTIONS. Checked and taken in one synchronous step, so concurrent subscribes on one
+ * socket cannot all pass the check before any of them counts.
+ *
+ * A slot is free again once graphql-ws no longer lists its id among the socket's operations (it drops
+ * an id when the client completes it, when it ends, and when the socket closes), read here rather than
+ * from `onComplete`, which waits for a pending `next()` that an unsubscribed stream may never settle.
+ */
+async function holdSubscription(
+  live: Set<string>,
+  operations: Readonly<Record<string, unknown>>,
+  id: string,
+  stream: AsyncGenerator<FormattedExecutionResult>,
+): Promise<AsyncGenerator<FormattedExecutionResult> | FormattedExecutionResult> {
+  for (const held of live) if (!(held in operations)) live.delete(held);
+  if (live.size < MAX_SUBSCRIPTIONS_PER_SOCKET) {
+    live.add(id);
+    return stream;
+  }
+  await stream.return(undefined);
+  const refusal = new AppError('TOO_MANY_SUBSCRIPTIONS', `At most ${MAX_SUBSCRIPTIONS_PER_SOCKET} subscriptions per connection: complete one first`, { limit: MAX_SUBSCRIPTIONS_PER_SOCKET });
+  return { errors: [refusal.toJSON()] };
+}
+
+/** Open sockets per key (a client address or a user id) in this process, against a cap (0 = none). */
+class SocketCounts {
+  private readonly counts = new Map<string, number>();
+  constructor(private readonly max: number) {}
+
+  full(key: string): boolean {
+    return this.max > 0 && (this.counts.get(key) ?? 0) >= this.max;
+  }
+
+  add(key: string): void {
+    this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+  }
+
+  remove(key: string): void {
+    const left = (this.counts.get(key) ?? 1) - 1;
+    if (left > 0) this.counts.set(key, left);
+    else this.counts.delete(key);
+  }
 }

@@ -1,12 +1,17 @@
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
 
+/** Distinct operation names kept as labels; later ones are counted under `other`. */
+export const MAX_OPERATION_LABELS = 100;
+
 /**
- * Prometheus metrics. Labels are bounded: operation name (client-chosen but stable per client
- * build, truncated), operation type and outcome (`ok` or an error code from the contract). Never a
- * tenant or user id.
+ * Prometheus metrics. Labels are bounded: operation name (client-chosen, so only the first
+ * MAX_OPERATION_LABELS distinct names of the process get a series of their own, truncated; the rest
+ * share `other`), operation type, outcome (`ok` or an error code from the contract) and transport.
+ * Never a tenant or user id.
  */
 export class Metrics {
   readonly registry = new Registry();
+  private readonly operationLabels = new Set<string>();
   private readonly operations = new Counter({
     name: 'tenantry_graphql_operations_total',
     help: 'GraphQL operations by name, type and outcome',
@@ -27,12 +32,20 @@ export class Metrics {
 
   observe(labels: { operation?: string | null; type?: string; outcome: string; transport: 'http' | 'ws' }, seconds: number): void {
     const l = {
-      operation: (labels.operation ?? 'anonymous').replace(/[^A-Za-z0-9_]/g, '_').slice(0, 64) || 'anonymous',
+      operation: this.operationLabel(labels.operation),
       type: labels.type ?? 'unknown',
       outcome: labels.outcome,
       transport: labels.transport,
     };
     this.operations.inc(l);
     this.duration.observe(l, seconds);
+  }
+
+  private operationLabel(name: string | null | undefined): string {
+    const label = (name ?? 'anonymous').replace(/[^A-Za-z0-9_]/g, '_').slice(0, 64) || 'anonymous';
+    if (this.operationLabels.has(label)) return label;
+    if (this.operationLabels.size >= MAX_OPERATION_LABELS) return 'other';
+    this.operationLabels.add(label);
+    return label;
   }
 }

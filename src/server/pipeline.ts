@@ -1,4 +1,4 @@
-import { ApolloServer, type ApolloServerPlugin, type GraphQLResponse, HeaderMap } from '@apollo/server';
+import { ApolloServer, type ApolloServerPlugin, type GraphQLResponse, HeaderMap, type HTTPGraphQLRequest, type HTTPGraphQLResponse } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import {
   execute,
@@ -17,6 +17,7 @@ import { admitCaller, auditSuperadminAccess } from '../schema/guards.js';
 import { analyzeOperation, enforceLimits, type OperationShape, SESSION_FIELDS } from '../schema/limits.js';
 import { formatError } from './errors.js';
 import type { Metrics } from './metrics.js';
+import type { RateLimits } from './rateLimit.js';
 
 /**
  * Tokens a document may hold. graphql-js stops parsing at this count, which bounds everything after it,
@@ -45,8 +46,8 @@ export interface OperationRequest {
 }
 
 export interface OperationPipeline {
-  /** The Apollo server whose request pipeline every operation runs through (HTTP enters it directly). */
-  readonly apollo: ApolloServer<OperationInput>;
+  /** One GraphQL request over HTTP: its status, headers and body. */
+  http(request: HTTPGraphQLRequest, identity: RequestIdentity): Promise<HTTPGraphQLResponse>;
   /** One WebSocket operation: its single result, or a subscription's stream of results. */
   run(request: OperationRequest, identity: RequestIdentity, transport: Transport): Promise<FormattedExecutionResult | AsyncGenerator<FormattedExecutionResult>>;
   stop(): Promise<void>;
@@ -56,7 +57,9 @@ export interface OperationPipeline {
  * The one path every GraphQL operation takes, whichever transport brought it. Apollo Server's request
  * pipeline does the generic steps: request parsing, persisted queries, parsing with a token cap,
  * validation (introspection off in production), the validated-document cache, operation selection.
- * The plugin below adds ours, in this order:
+ * Before Apollo sees an operation, its caller's rate is counted (`RateLimits`): every operation counts,
+ * valid or not, and one over the limit is refused (RATE_LIMITED) before any parsing. The plugin below
+ * adds the rest of ours, in this order:
  *
  * 1. admit (`didResolveOperation`): subscriptions only over WebSocket; variables coerced (bad ones,
  *    and text holding NUL, are BAD_USER_INPUT); depth, complexity and root-field limits; the caller's
@@ -69,12 +72,23 @@ export interface OperationPipeline {
  *
  * Errors are masked by `formatError` on every path: Apollo applies it to its own, `run` to execution's.
  */
-export async function createOperationPipeline(schema: GraphQLSchema, services: Services, metrics: Metrics): Promise<OperationPipeline> {
+export async function createOperationPipeline(schema: GraphQLSchema, services: Services, metrics: Metrics, rateLimits?: RateLimits): Promise<OperationPipeline> {
   const { production } = services.config;
   const format = (result: ExecutionResult): FormattedExecutionResult => ({
     ...result,
     errors: result.errors?.map((e) => formatError(e.toJSON(), e, services.log, production)),
   });
+
+  /** The caller's rate, counted before Apollo parses anything: a refusal, observed like any operation, or null. */
+  const admitRate = async (identity: RequestIdentity, transport: Transport): Promise<AppError | null> => {
+    const refusal = (await rateLimits?.admit(identity)) ?? null;
+    if (refusal) {
+      const labels = { operation: undefined, type: undefined, outcome: refusal.code, transport };
+      metrics.observe(labels, 0);
+      requestLogger(services, identity).info({ ...labels, status: statusForCode(refusal.code) }, 'graphql operation');
+    }
+    return refusal;
+  };
 
   const plugin: ApolloServerPlugin<OperationInput> = {
     async requestDidStart({ contextValue: input }) {
@@ -147,8 +161,17 @@ export async function createOperationPipeline(schema: GraphQLSchema, services: S
   await apollo.start();
 
   return {
-    apollo,
+    async http(request, identity) {
+      const refusal = await admitRate(identity, 'http');
+      if (refusal) {
+        const headers = new HeaderMap([['content-type', 'application/json; charset=utf-8'], ['retry-after', String(refusal.extensions.retryAfter)]]);
+        return { status: statusForCode(refusal.code), headers, body: { kind: 'complete', string: JSON.stringify(format({ errors: [refusal] })) } };
+      }
+      return apollo.executeHTTPGraphQLRequest({ httpGraphQLRequest: request, context: async () => ({ identity, transport: 'http', outcome: {} }) });
+    },
     async run(request, identity, transport) {
+      const refusal = await admitRate(identity, transport);
+      if (refusal) return format({ errors: [refusal] });
       const outcome: OperationInput['outcome'] = {};
       const response = await apollo.executeOperation(
         { query: request.query, variables: request.variables ?? undefined, operationName: request.operationName ?? undefined, extensions: request.extensions ?? undefined },

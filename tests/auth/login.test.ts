@@ -1,18 +1,23 @@
+import { startDnsServer, type TestDnsServer, verifiedDomain } from '../support/dns.js';
 import { PASSWORD, signUp, type SignedUp, SUPERADMIN_EMAIL, superadminToken, waitReady } from '../support/fixtures.js';
 import { BASE_DOMAIN, codeOf, gql, type GqlOptions, startTestServer, type TestServer, wsClient, wsRequest, wsSubscribe } from '../support/server.js';
 import { claimsOf } from '../support/tokens.js';
 
+let dns: TestDnsServer;
 let server: TestServer;
 let acme: SignedUp;
 let root: string;
 beforeAll(async () => {
-  server = await startTestServer();
+  dns = await startDnsServer();
+  server = await startTestServer({ env: { DNS_SERVERS: dns.address } });
   acme = await signUp(server, 'acme', 'Boss@Acme.example.com');
   root = await superadminToken(server);
-  const domain = await gql(server, 'mutation { addDomain(hostname: "shop.acme-corp.example") { hostname isActive } }', {}, { token: acme.token });
-  expect(domain.body.errors).toBeUndefined();
+  await verifiedDomain(server, dns, { token: acme.token }, 'shop.acme-corp.example');
 });
-afterAll(() => server.close());
+afterAll(async () => {
+  await server.close();
+  await dns.close();
+});
 
 const LOGIN = `mutation($input: LoginInput!) { login(input: $input) { accessToken refreshToken expiresAt user { id email role } tenant { id slug } } }`;
 
@@ -48,7 +53,7 @@ test('login finds the tenant from the Host <slug>.BASE_DOMAIN', async () => {
   expectAcmeAdminSession(await login({ email: 'boss@acme.example.com' }, { host: `acme.${BASE_DOMAIN}:4000` }));
 });
 
-test('login finds the tenant from the Host of a custom domain added with addDomain', async () => {
+test('login finds the tenant from the Host of a custom domain added with addDomain and verified', async () => {
   expectAcmeAdminSession(await login({ email: 'boss@acme.example.com' }, { host: 'shop.acme-corp.example' }));
 });
 

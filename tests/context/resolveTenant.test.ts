@@ -1,9 +1,11 @@
 import pg from 'pg';
-import { HOST_LOOKUP_FUNCTION } from '../../src/db/roles.js';
+import { APP_ROLE, HOST_LOOKUP_FUNCTION } from '../../src/db/roles.js';
 import { createProduct, PASSWORD, readyTenant, type SignedUp, superadminToken } from '../support/fixtures.js';
+import { startDnsServer, type TestDnsServer, verifiedDomain } from '../support/dns.js';
 import { BASE_DOMAIN, codeOf, gql, type GqlOptions, type GqlResponse, startTestServer, type TestServer, wsClient, wsRequest } from '../support/server.js';
 import { claimsOf } from '../support/tokens.js';
 
+let dns: TestDnsServer;
 let server: TestServer;
 let a: SignedUp;
 let b: SignedUp;
@@ -11,15 +13,21 @@ let root: string;
 const UNKNOWN_ID = '00000000-0000-4000-8000-000000000000';
 
 beforeAll(async () => {
-  server = await startTestServer();
+  dns = await startDnsServer();
+  server = await startTestServer({ env: { DNS_SERVERS: dns.address } });
   [a, b] = await Promise.all([readyTenant(server, 'alpha'), readyTenant(server, 'bravo')]);
   await createProduct(server, { token: a.token }, 'A-ONLY');
   await createProduct(server, { token: b.token }, 'B-ONLY');
-  const domain = await gql(server, 'mutation { addDomain(hostname: "shop.bravo-store.example") { id } }', {}, { token: b.token });
-  expect(domain.body.errors).toBeUndefined();
+  await verifiedDomain(server, dns, { token: b.token }, 'shop.bravo-store.example');
+  // Claimed, never verified: names no tenant.
+  const claim = await gql(server, 'mutation { addDomain(hostname: "claimed.bravo-store.example") { id } }', {}, { token: b.token });
+  expect(claim.body.errors).toBeUndefined();
   root = await superadminToken(server);
 });
-afterAll(() => server.close());
+afterAll(async () => {
+  await server.close();
+  await dns.close();
+});
 
 const SKUS = '{ products { edges { node { sku } } } }';
 const skus = (r: GqlResponse) => r.body.data?.products.edges.map((e: { node: { sku: string } }) => e.node.sku);
@@ -73,8 +81,8 @@ describe('a tenant token', () => {
     }
   });
 
-  test('with a Host that names no tenant (an IP, an unrelated name) works in its own tenant', async () => {
-    for (const host of ['127.0.0.1', 'api.example.org', `www.${BASE_DOMAIN}`]) {
+  test("with a Host that names no tenant (an IP, an unrelated name, another tenant's unverified claim) works in its own tenant", async () => {
+    for (const host of ['127.0.0.1', 'api.example.org', `www.${BASE_DOMAIN}`, 'claimed.bravo-store.example']) {
       const r = await gql(server, SKUS, {}, { token: a.token, host });
       expect({ host, skus: skus(r) }).toEqual({ host, skus: ['A-ONLY'] });
     }
@@ -204,6 +212,12 @@ describe('a superadmin token', () => {
     expectFailure(await gql(server, SKUS, {}, { token: root, tenant: 'no-such-tenant' }), 'TENANT_NOT_FOUND', 404);
     expectFailure(await gql(server, SKUS, {}, { token: root, host: `no-such-tenant.${BASE_DOMAIN}` }), 'TENANT_NOT_FOUND', 404);
   });
+
+  test("with a verified custom domain's Host acts in its tenant; with an unverified claim's, in none", async () => {
+    const r = await gql(server, SKUS, {}, { token: root, host: 'shop.bravo-store.example' });
+    expect(skus(r)).toEqual(['B-ONLY']);
+    expectFailure(await gql(server, SKUS, {}, { token: root, host: 'claimed.bravo-store.example' }), 'TENANT_REQUIRED', 400);
+  });
 });
 
 describe('over WebSocket, the Host of the upgrade request', () => {
@@ -248,16 +262,44 @@ describe('the Host lookup before any tenant is known', () => {
     expect((await server.db.owner.query('select count(*)::int as n from audit_event')).rows[0].n).toBe(before);
   });
 
-  test('the app role reads no domain row without a tenant (RLS), but the lookup function answers with the tenant id of an active hostname', async () => {
+  test('the app role reads no domain row without a tenant (RLS), but the lookup function answers with the tenant id of a verified, active hostname', async () => {
     await expect(asApp('select hostname from domain')).rejects.toThrow(/app\.tenant_id/);
     expect(await asApp(`select ${HOST_LOOKUP_FUNCTION}($1) as tenant`, ['shop.bravo-store.example'])).toEqual([{ tenant: b.tenantId }]);
     expect(await asApp(`select ${HOST_LOOKUP_FUNCTION}($1) as tenant`, ['nowhere.example'])).toEqual([{ tenant: null }]);
   });
 
-  test('an inactive domain names no tenant', async () => {
-    await server.db.owner.query(`insert into domain (id, tenant_id, hostname, is_primary, is_active, created_at) values (gen_random_uuid(), $1, 'old.bravo-store.example', false, false, now())`, [b.tenantId]);
+  test('an unverified claim names no tenant through the lookup function', async () => {
+    expect(await asApp(`select ${HOST_LOOKUP_FUNCTION}($1) as tenant`, ['claimed.bravo-store.example'])).toEqual([{ tenant: null }]);
+  });
+
+  test('a verified domain that is inactive names no tenant', async () => {
+    await server.db.owner.query(
+      `insert into domain (id, tenant_id, hostname, is_primary, is_active, verified_at, created_at) values (gen_random_uuid(), $1, 'old.bravo-store.example', false, false, now(), now())`,
+      [b.tenantId],
+    );
     expect(await asApp(`select ${HOST_LOOKUP_FUNCTION}($1) as tenant`, ['old.bravo-store.example'])).toEqual([{ tenant: null }]);
     const r = await gql(server, '{ currentTenant { id } }', {}, { token: a.token, host: 'old.bravo-store.example' });
     expect(r.body.data.currentTenant).toEqual({ id: a.tenantId }); // an unknown host is ignored, no TENANT_MISMATCH
+  });
+
+  test('an active domain that is not verified names no tenant, even where the check keeping active domains verified is gone', async () => {
+    // Rolled back: the row cannot exist while `domain_routes_only_verified` holds, so the lookup's own
+    // condition is what this proves.
+    const client = await server.db.owner.connect();
+    try {
+      await client.query('begin');
+      await client.query('alter table domain drop constraint domain_routes_only_verified');
+      await client.query(
+        `insert into domain (id, tenant_id, hostname, is_primary, is_active, verification_token, verification_expires_at, created_at)
+         values (gen_random_uuid(), $1, 'unproven.bravo-store.example', false, true, 'token', now() + interval '1 day', now())`,
+        [b.tenantId],
+      );
+      await client.query(`set local role ${APP_ROLE}`);
+      const { rows } = await client.query(`select ${HOST_LOOKUP_FUNCTION}($1) as tenant`, ['unproven.bravo-store.example']);
+      expect(rows).toEqual([{ tenant: null }]);
+    } finally {
+      await client.query('rollback');
+      client.release();
+    }
   });
 });

@@ -5,7 +5,8 @@
  */
 import { APP_ROLE, HOST_LOOKUP_FUNCTION, HOST_LOOKUP_ROLE, PLATFORM_ROLE, TENANT_SETTING } from '../../src/db/roles.js';
 import { TENANT_TABLES } from '../../src/migrations/Migration20261125000000Init.js';
-import { TENANT_TAGGED_TABLES } from '../../src/migrations/Migration20261201000000TenantTaggedTables.js';
+import { MIGRATOR_REPORT_TABLES } from '../../src/migrations/Migration20261126000000MigratorReport.js';
+import { TENANT_TAGGED_TABLES } from '../../src/migrations/Migration20261201100000TenantTaggedTables.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 
 let db: TestDatabase;
@@ -20,7 +21,9 @@ async function query<T>(sql: string, params: unknown[] = []): Promise<T[]> {
   return (await db.owner.query(sql, params)).rows as T[];
 }
 
-const tables = TENANT_TABLES.map((t) => [t] as const);
+/** Every table holding tenant data: the application's and the migrator's report. */
+const TENANT_OWNED = [...TENANT_TABLES, ...MIGRATOR_REPORT_TABLES];
+const tables = TENANT_OWNED.map((t) => [t] as const);
 
 interface IndexRow {
   index: string;
@@ -114,7 +117,7 @@ describe('keys on tenant-owned tables', () => {
       `select conname as name, conrelid::regclass::text as from, confrelid::regclass::text as to
          from pg_constraint where contype = 'f' and connamespace = 'public'::regnamespace`,
     );
-    const tenant = new Set<string>(TENANT_TABLES);
+    const tenant = new Set<string>(TENANT_OWNED);
     const offending = rows.filter((r) => !tenant.has(unquote(r.from)!) && tenant.has(unquote(r.to)!));
     expect(offending).toEqual([]);
   });
@@ -174,10 +177,10 @@ async function rlsProblems(table: string, extra: readonly { roles: string[]; cmd
 }
 
 /** The one policy on a tenant-keyed table that is neither the app's nor the platform's. */
-const HOST_LOOKUP_POLICY = { roles: [HOST_LOOKUP_ROLE], cmd: 'SELECT', qual: 'is_active' };
+const HOST_LOOKUP_POLICY = { roles: [HOST_LOOKUP_ROLE], cmd: 'SELECT', qual: '(is_active AND (verified_at IS NOT NULL))' };
 const extraPolicies = (table: string) => (table === 'public.domain' ? [HOST_LOOKUP_POLICY] : []);
 
-const keyedTables = [...TENANT_TABLES, ...TENANT_TAGGED_TABLES].map((t) => [`public.${t}`] as const);
+const keyedTables = [...TENANT_OWNED, ...TENANT_TAGGED_TABLES].map((t) => [`public.${t}`] as const);
 
 describe('row-level security', () => {
   test('the tables holding a tenant_id are exactly the tenant-owned and tenant-tagged ones', async () => {
@@ -254,7 +257,7 @@ describe('row-level security', () => {
     expect(row).toEqual({ app: true, public: false });
   });
 
-  test('the host lookup role may read hostname, tenant_id and is_active of domain, and nothing else anywhere', async () => {
+  test('the host lookup role may read hostname, tenant_id, is_active and verified_at of domain, and nothing else anywhere', async () => {
     const tables = await query<{ table: string; privilege: string }>(
       `select table_schema || '.' || table_name as table, privilege_type as privilege from information_schema.role_table_grants where grantee = $1`,
       [HOST_LOOKUP_ROLE],
@@ -266,7 +269,7 @@ describe('row-level security', () => {
     );
     expect({ tables, columns }).toEqual({
       tables: [],
-      columns: ['hostname', 'is_active', 'tenant_id'].map((c) => ({ column: `public.domain.${c}`, privilege: 'SELECT' })),
+      columns: ['hostname', 'is_active', 'tenant_id', 'verified_at'].map((c) => ({ column: `public.domain.${c}`, privilege: 'SELECT' })),
     });
   });
 });
@@ -320,7 +323,7 @@ describe('roles', () => {
     expect(memberships).toEqual([]);
   });
 
-  test.each([...TENANT_TABLES, ...TENANT_TAGGED_TABLES].map((t) => [t] as const))('%s: the app role may select, insert, update, delete, and nothing else (TRUNCATE skips RLS)', async (table) => {
+  test.each([...TENANT_OWNED, ...TENANT_TAGGED_TABLES].map((t) => [t] as const))('%s: the app role may select, insert, update, delete, and nothing else (TRUNCATE skips RLS)', async (table) => {
     const privileges = ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'];
     const [row] = await query<Record<string, boolean>>(
       `select ${privileges.map((p, i) => `has_table_privilege($1, $2, '${p}') as p${i}`).join(', ')}`,

@@ -10,7 +10,7 @@ import { createOrm, type Orm } from '../../src/db/orm.js';
 import { SHARED_ENTITIES, TENANT_ENTITIES, TENANT_TAGGED_ENTITIES, TenantScoped } from '../../src/entities/index.js';
 import { TENANT_FILTER } from '../../src/filters/tenantFilter.js';
 import { TENANT_TABLES } from '../../src/migrations/Migration20261125000000Init.js';
-import { TENANT_TAGGED_TABLES } from '../../src/migrations/Migration20261201000000TenantTaggedTables.js';
+import { TENANT_TAGGED_TABLES } from '../../src/migrations/Migration20261201100000TenantTaggedTables.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 
 const isTenantScoped = (meta: EntityMetadata) => meta.class.prototype instanceof TenantScoped;

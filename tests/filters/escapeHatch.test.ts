@@ -69,25 +69,37 @@ const ALLOWED: readonly { readonly file: string; readonly line?: RegExp; readonl
   { file: 'migrations/Migration20261125010000Migrator.ts', line: /^import \{ APP_ROLE, PLATFORM_ROLE \} from '\.\.\/db\/roles\.js';$/, why: 'imports the role name' },
   { file: 'migrations/Migration20261125010000Migrator.ts', line: /^this\.addSql\(`grant select, insert, update, delete on "migration_checkpoint" to \$\{APP_ROLE\}, \$\{PLATFORM_ROLE\};`\);$/, why: 'grants the checkpoint table (written inside asPlatform)' },
   { file: 'db/database.ts', line: /^role\.privileged_member_of && `can SET ROLE to \$\{role\.privileged_member_of\} \(superuser or BYPASSRLS\)`,$/, why: 'assertSubjectToRls names the problem' },
+  // The migrator's report tables are tenant tables: the same grants and policies as Init's.
+  { file: 'migrations/Migration20261126000000MigratorReport.ts', line: /^import \{ APP_ROLE, PLATFORM_ROLE, TENANT_SETTING \} from '\.\.\/db\/roles\.js';$/, why: 'imports the role name' },
+  {
+    file: 'migrations/Migration20261126000000MigratorReport.ts',
+    line: /^this\.addSql\(`grant select, insert, update, delete on "\$\{table\}" to \$\{APP_ROLE\}, \$\{PLATFORM_ROLE\};`\);$/,
+    why: 'grants the report tables (written inside asPlatform)',
+  },
+  {
+    file: 'migrations/Migration20261126000000MigratorReport.ts',
+    line: /^this\.addSql\(`create policy "\$\{table\}_platform_access" on "\$\{table\}" to \$\{PLATFORM_ROLE\} using \(true\) with check \(true\);`\);$/,
+    why: 'its allow-all policies',
+  },
   // Users, domains, refresh tokens, audit events and checkpoints get the same policies as tenant tables.
   {
-    file: 'migrations/Migration20261201000000TenantTaggedTables.ts',
+    file: 'migrations/Migration20261201100000TenantTaggedTables.ts',
     line: /^import \{ APP_ROLE, HOST_LOOKUP_FUNCTION, HOST_LOOKUP_ROLE, PLATFORM_ROLE, TENANT_SETTING \} from '\.\.\/db\/roles\.js';$/,
     why: 'imports the role name',
   },
   {
-    file: 'migrations/Migration20261201000000TenantTaggedTables.ts',
+    file: 'migrations/Migration20261201100000TenantTaggedTables.ts',
     line: /^this\.addSql\(`create policy "\$\{table\}_platform_access" on "\$\{table\}" to \$\{PLATFORM_ROLE\} using \(true\) with check \(true\);`\);$/,
     why: 'its allow-all policies',
   },
   // Host → tenant before any tenant is known, without opening the hatch per anonymous request. Exactly
-  // this function: it returns one tenant id for one hostname, reads only active domains, runs as a
-  // role that may read three columns of `domain` and nothing else (tests/db/catalog.test.ts checks
-  // owner, grants and search_path), with search_path pinned.
+  // this function: it returns one tenant id for one hostname, reads only verified, active domains, runs
+  // as a role that may read four columns of `domain` and nothing else (tests/db/catalog.test.ts checks
+  // owner, grants, policy and search_path), with search_path pinned.
   {
-    file: 'migrations/Migration20261201000000TenantTaggedTables.ts',
-    line: /^this\.addSql\(`create function public\.\$\{HOST_LOOKUP_FUNCTION\}\(host text\) returns uuid language sql stable security definer set search_path = pg_catalog, pg_temp as \$\$ select d\.tenant_id from public\.domain d where d\.hostname = host and d\.is_active \$\$;`\);$/,
-    why: 'the host lookup function (tenant id of an active hostname)',
+    file: 'migrations/Migration20261201100000TenantTaggedTables.ts',
+    line: /^this\.addSql\(`create function public\.\$\{HOST_LOOKUP_FUNCTION\}\(host text\) returns uuid language sql stable security definer set search_path = pg_catalog, pg_temp as \$\$ select d\.tenant_id from public\.domain d where d\.hostname = host and d\.is_active and d\.verified_at is not null \$\$;`\);$/,
+    why: 'the host lookup function (tenant id of a verified, active hostname)',
   },
 ];
 

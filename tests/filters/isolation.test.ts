@@ -116,7 +116,7 @@ async function seed(): Promise<void> {
         [f.tenant, f.orderLine, f.order, f.product],
       );
       await client.query(`insert into order_counter (tenant_id, id, last_number) values ($1, $2, 1)`, [f.tenant, f.orderCounter]);
-      const d = `insert into domain (id, tenant_id, hostname, is_primary, is_active, created_at) values ($1, $2, $3, $4, true, $5)`;
+      const d = `insert into domain (id, tenant_id, hostname, is_primary, is_active, verified_at, created_at) values ($1, $2, $3, $4, true, $5, $5)`;
       await client.query(d, [f.domain, f.tenant, `shop.${f.label.toLowerCase()}.example.com`, true, SEEDED_AT]);
       await client.query(d, [f.spareDomain, f.tenant, `spare.${f.label.toLowerCase()}.example.com`, false, SEEDED_AT]);
       await client.query(`insert into migration_checkpoint (tenant_id, table_name, source_schema, updated_at, started_at) values ($1, 'product', $2, $3, $3)`, [
@@ -606,7 +606,15 @@ const TAGGED_SPECS: TaggedSpec[] = [
     foreign: [B],
     target: (o) => (o as TenantFixture).spareDomain,
     change: { isActive: false },
-    create: (o) => ({ tenant: o.tenant, hostname: `new.${o.label.toLowerCase()}.example.com`, isPrimary: false, isActive: true, createdAt: new Date() }),
+    create: (o) => ({
+      tenant: o.tenant,
+      hostname: `new.${o.label.toLowerCase()}.example.com`,
+      isPrimary: false,
+      isActive: true,
+      verifiedAt: new Date(),
+      primaryOnVerification: false,
+      createdAt: new Date(),
+    }),
     moveTo: (o) => ({ tenant: o.tenant }),
     movable: A.spareDomain,
     ownedBy: (o) => ({ tenant: o.tenant }),
@@ -664,7 +672,7 @@ const RAW_TABLES: RawTable[] = [
     table: 'domain',
     foreign: [B],
     set: `is_active = false`,
-    insert: (o) => [`insert into domain (id, tenant_id, hostname, is_primary, is_active, created_at) values (?, ?, 'raw.example.com', false, true, now())`, [randomUUID(), o.tenant]],
+    insert: (o) => [`insert into domain (id, tenant_id, hostname, is_primary, is_active, verified_at, created_at) values (?, ?, 'raw.example.com', false, true, now(), now())`, [randomUUID(), o.tenant]],
   },
   {
     table: 'refresh_token',

@@ -2,7 +2,7 @@ import { UsageError } from '../../src/migrate/errors.js';
 import { makeLegacyFixture, splitRows } from '../../src/migrate/fixture.js';
 import { rowIdFor, tenantIdFor } from '../../src/migrate/ids.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
-import { countsByTenant, createLegacyDatabase, type LegacyDatabase, migrate, targetState } from './support.js';
+import { countsByTenant, createLegacyDatabase, type LegacyDatabase, migrate, runCli, targetState } from './support.js';
 
 const ROWS = 40;
 const split = splitRows(ROWS);
@@ -36,6 +36,13 @@ test('unknown tenants and models are usage errors', async () => {
   await expect(migrate(db, legacy, { tenants: ['1'], models: ['Invoice'] })).rejects.toThrow(/Unknown model "Invoice"; one of: Product, Customer, Order, OrderLine/);
   await expect(migrate(db, legacy, { tenants: ['1'], models: ['OrderCounter'] })).rejects.toThrow(/computed from the migrated orders/);
 });
+
+test('a usage error found in the registry or the model prints the error alone (no progress line) and exits 2', async () => {
+  const tenant = await runCli(db, ['migrate-schemas', '--tenant', 'nope', '--source', legacy.url]);
+  const model = await runCli(db, ['migrate-schemas', '--all', '--model', 'Invoice', '--source', legacy.url]);
+  expect(tenant).toMatchObject({ code: 2, stdout: '', stderr: 'No tenant in the legacy registry has schema or id "nope"\n' });
+  expect(model).toMatchObject({ code: 2, stdout: '', stderr: 'Unknown model "Invoice"; one of: Product, Customer, Order, OrderLine\n' });
+}, 20_000);
 
 test('--model needs the parents of what it picks, picked or migrated before', async () => {
   const before = await targetState(db);

@@ -117,6 +117,14 @@ test('a MEMBER gets FORBIDDEN on addDomain, and no domain is added', async () =>
   expect(rows).toEqual([]);
 });
 
+test('a MEMBER gets FORBIDDEN on verifyDomain, and the claim stays unverified', async () => {
+  const added = await gql(server, 'mutation { addDomain(hostname: "claimed.acme.example") { id } }', {}, { token: acme.token });
+  const id = added.body.data.addDomain.id;
+  expectForbidden(await gql(server, 'mutation($id: ID!) { verifyDomain(id: $id) { id } }', { id }, { token: member }));
+  const { rows } = await server.db.owner.query('select verified_at, is_active from domain where id = $1', [id]);
+  expect(rows).toEqual([{ verified_at: null, is_active: false }]);
+});
+
 test('createUser with role SUPERADMIN gives BAD_USER_INPUT (400) and creates nobody', async () => {
   const r = await gql(server, CREATE_USER, { i: { email: 'wannabe@acme.example.com', password: PASSWORD, role: 'SUPERADMIN' } }, { token: acme.token });
   expect({ status: r.status, code: codeOf(r), data: r.body.data ?? null }).toEqual({ status: 400, code: 'BAD_USER_INPUT', data: null });

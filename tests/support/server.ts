@@ -14,7 +14,8 @@ export const BASE_DOMAIN = 'tenantry.test';
 
 /**
  * The configuration every in-process test server starts from. Password hashing is cheap (still
- * argon2id): tests hash thousands of passwords, production keeps OWASP's parameters.
+ * argon2id): tests hash thousands of passwords, production keeps OWASP's parameters. No rate limits:
+ * a test file's clients all come from 127.0.0.1 (tests of the limits set them through `env`).
  */
 export const TEST_ENV: Readonly<Record<string, string>> = {
   NODE_ENV: 'test',
@@ -22,6 +23,8 @@ export const TEST_ENV: Readonly<Record<string, string>> = {
   JWT_SECRET,
   ARGON2_MEMORY_KIB: '1024',
   ARGON2_TIME_COST: '1',
+  RATE_LIMIT_PER_MINUTE: '0',
+  TENANT_RATE_LIMIT_PER_MINUTE: '0',
 };
 
 export interface TestServer {
@@ -45,8 +48,6 @@ export interface TestServerOptions {
   readonly orm?: Partial<Options>;
   /** Reuse a database instead of creating one (a second process-like server on the same data). */
   readonly db?: TestDatabase;
-  /** Requests per minute per client; tests default to 0 (no limit). */
-  readonly rateLimitPerMinute?: number;
 }
 
 /** A real server on 127.0.0.1 with a random port, over its own test database. */
@@ -57,7 +58,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const orm = options.orm ? await createOrm(db.appUrl, options.orm) : db.orm;
   const queue = await ProvisioningQueue.start(db.appUrl, orm, log, { baseDomain: BASE_DOMAIN, retryDelaySeconds: 1, ...options.provisioning });
   if (options.worker ?? true) await queue.work();
-  const app = await createApp({ config, orm, appUrl: db.appUrl, jwtSecret: JWT_SECRET, log, provisioner: queue, passwords: new PasswordHasher(config.passwordHashing), rateLimitPerMinute: options.rateLimitPerMinute ?? 0 });
+  const app = await createApp({ config, orm, appUrl: db.appUrl, jwtSecret: JWT_SECRET, log, provisioner: queue, passwords: new PasswordHasher(config.passwordHashing) });
   const port = await app.listen(0, '127.0.0.1');
   return {
     db,
@@ -125,14 +126,15 @@ export async function request(url: string, body: string, headers: Record<string,
 export function wsClient(
   server: { wsUrl: string },
   params: { token?: string | (() => string); tenant?: string } = {},
-  extra: { onClose?: (code: number, reason: string) => void; host?: string } = {},
+  extra: { onClose?: (code: number, reason: string) => void; host?: string; headers?: Record<string, string> } = {},
 ): Client {
-  // The upgrade request's Host, as a browser on a tenant's domain would send it.
-  const host = extra.host;
-  const webSocketImpl = host
+  // The upgrade request's Host, as a browser on a tenant's domain would send it, and any other header
+  // (X-Forwarded-For, as a proxy would add it).
+  const headers = { ...extra.headers, ...(extra.host ? { host: extra.host } : {}) };
+  const webSocketImpl = Object.keys(headers).length
     ? class extends WebSocket {
         constructor(url: string, protocols?: string | string[]) {
-          super(url, protocols, { headers: { host } });
+          super(url, protocols, { headers });
         }
       }
     : WebSocket;

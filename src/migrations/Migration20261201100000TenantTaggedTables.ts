@@ -13,9 +13,10 @@ export const TENANT_TAGGED_TABLES = ['domain', 'user', 'refresh_token', 'audit_e
 /**
  * Puts users, domains, refresh tokens, audit events and the migrator's checkpoints behind both walls
  * (issue 9), adds `user.is_active`, gives refresh tokens their tenant, and adds the one narrow way to
- * map a Host to a tenant before any tenant is known.
+ * map a Host to a tenant before any tenant is known. Runs after DomainVerification, whose owner-run
+ * updates of domain rows would otherwise fall under this RLS (a non-superuser owner sees no row).
  */
-export class Migration20261201000000TenantTaggedTables extends Migration {
+export class Migration20261201100000TenantTaggedTables extends Migration {
   override async up(): Promise<void> {
     // Accounts can be deactivated (setUserActive); a deactivated user cannot log in, refresh or act.
     this.addSql(`alter table "user" add column "is_active" boolean not null default true;`);
@@ -44,17 +45,19 @@ export class Migration20261201000000TenantTaggedTables extends Migration {
 
     // Host → tenant before any tenant is known (every anonymous request on a custom domain). Opening the
     // escape hatch for it would write an audit event per request; instead one SECURITY DEFINER function
-    // answers exactly one question (the tenant id of an active hostname) as a role that can read three
-    // columns of active domains and nothing else. Owned by that role, not by the owner: RLS applies to
+    // answers exactly one question (the tenant id of a verified, active hostname) as a role that can read
+    // four columns of verified, active domains and nothing else. `domain_routes_only_verified` already
+    // keeps an active domain verified; the lookup asks for both anyway, so a claim can never route even
+    // if that check were dropped, and the verified-hostname unique index makes the answer unique. Owned by that role, not by the owner: RLS applies to
     // it like to the app (a superuser owner would skip RLS silently), and nothing in it runs as the owner.
     // `search_path` is pinned so no object of a writable schema can stand in for the catalog's.
     this.addSql(`do $$ begin
       if not exists (select 1 from pg_roles where rolname = '${HOST_LOOKUP_ROLE}') then create role ${HOST_LOOKUP_ROLE} nologin nosuperuser nobypassrls noinherit; end if;
     end $$;`);
     this.addSql(`grant usage on schema public to ${HOST_LOOKUP_ROLE};`);
-    this.addSql(`grant select ("hostname", "tenant_id", "is_active") on "domain" to ${HOST_LOOKUP_ROLE};`);
-    this.addSql(`create policy "domain_host_lookup" on "domain" for select to ${HOST_LOOKUP_ROLE} using ("is_active");`);
-    this.addSql(`create function public.${HOST_LOOKUP_FUNCTION}(host text) returns uuid language sql stable security definer set search_path = pg_catalog, pg_temp as $$ select d.tenant_id from public.domain d where d.hostname = host and d.is_active $$;`);
+    this.addSql(`grant select ("hostname", "tenant_id", "is_active", "verified_at") on "domain" to ${HOST_LOOKUP_ROLE};`);
+    this.addSql(`create policy "domain_host_lookup" on "domain" for select to ${HOST_LOOKUP_ROLE} using ("is_active" and "verified_at" is not null);`);
+    this.addSql(`create function public.${HOST_LOOKUP_FUNCTION}(host text) returns uuid language sql stable security definer set search_path = pg_catalog, pg_temp as $$ select d.tenant_id from public.domain d where d.hostname = host and d.is_active and d.verified_at is not null $$;`);
     // Handing the function over needs membership for a moment (a non-superuser owner may only give
     // objects to roles it belongs to); it is dropped again at once.
     this.addSql(`grant ${HOST_LOOKUP_ROLE} to current_user;`);

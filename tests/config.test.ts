@@ -1,0 +1,66 @@
+import { loadConfig } from '../src/config.js';
+
+describe('DNS_SERVERS', () => {
+  test('unset: the system resolvers', () => {
+    expect(loadConfig({}).dns).toEqual({ servers: undefined, timeoutMs: 5000 });
+  });
+
+  test('IPv4 and IPv6 addresses with optional ports, in node:dns setServers form', () => {
+    const { servers } = loadConfig({ DNS_SERVERS: '192.0.2.1, 127.0.0.1:5353,2001:db8::1,[2001:db8::2]:53,[::1]' }).dns;
+    expect(servers).toEqual(['192.0.2.1', '127.0.0.1:5353', '2001:db8::1', '[2001:db8::2]:53', '::1']);
+  });
+
+  test.each(['dns.example.com', '127.0.0.1:0', '127.0.0.1:70000', '300.1.1.1', '127.0.0.1,', '[2001:db8::1'])('refuses %s', (value) => {
+    expect(() => loadConfig({ DNS_SERVERS: value })).toThrow(/DNS_SERVERS/);
+  });
+
+  test('DNS_TIMEOUT_MS is at least 100', () => {
+    expect(loadConfig({ DNS_TIMEOUT_MS: '800' }).dns.timeoutMs).toBe(800);
+    expect(() => loadConfig({ DNS_TIMEOUT_MS: '10' })).toThrow(/DNS_TIMEOUT_MS/);
+  });
+});
+
+describe('BASE_DOMAIN', () => {
+  test('a hostname, lower-cased; localhost by default', () => {
+    expect(loadConfig({}).baseDomain).toBe('localhost');
+    expect(loadConfig({ BASE_DOMAIN: 'Tenantry.IO' }).baseDomain).toBe('tenantry.io');
+  });
+
+  test.each(['', 'tenantry io', 'x.-bad', 'a..b', 'tenantry.test -c x=y'])('refuses %j', (value) => {
+    expect(() => loadConfig({ BASE_DOMAIN: value })).toThrow(/BASE_DOMAIN/);
+  });
+});
+
+describe('proxies, rate limits and metrics', () => {
+test('by default no proxy is trusted', () => {
+  expect(loadConfig({}).trustProxy).toBe(0);
+  expect(loadConfig({ NODE_ENV: 'production', TRUST_PROXY: '' }).trustProxy).toBe(0);
+  expect(loadConfig({ TRUST_PROXY: 'false' }).trustProxy).toBe(0);
+});
+
+test('TRUST_PROXY is a hop count or a list of proxy addresses and CIDRs', () => {
+  expect(loadConfig({ TRUST_PROXY: '2' }).trustProxy).toBe(2);
+  expect(loadConfig({ TRUST_PROXY: '10.0.0.1, 192.168.0.0/16,loopback' }).trustProxy).toEqual(['10.0.0.1', '192.168.0.0/16', 'loopback']);
+});
+
+test('a TRUST_PROXY that names no address is refused at start', () => {
+  expect(() => loadConfig({ TRUST_PROXY: 'proxy.internal' })).toThrow(/TRUST_PROXY/);
+  expect(() => loadConfig({ TRUST_PROXY: '10.0.0.0/99' })).toThrow(/TRUST_PROXY/);
+});
+
+test('the default rate limit is above the contract’s floor of 1,000 requests per minute per client', () => {
+  expect(loadConfig({}).rateLimitPerMinute).toBeGreaterThanOrEqual(1000);
+});
+
+test('rate limits are configuration, 0 turning them off', () => {
+  const config = loadConfig({ RATE_LIMIT_PER_MINUTE: '0', TENANT_RATE_LIMIT_PER_MINUTE: '0' });
+  expect([config.rateLimitPerMinute, config.tenantRateLimitPerMinute]).toEqual([0, 0]);
+  expect(loadConfig({ TENANT_RATE_LIMIT_PER_MINUTE: '5000' }).tenantRateLimitPerMinute).toBe(5000);
+  expect(() => loadConfig({ RATE_LIMIT_PER_MINUTE: 'lots' })).toThrow();
+});
+
+test('metrics stay on the API port without a token unless METRICS_PORT or METRICS_TOKEN is set', () => {
+  expect(loadConfig({})).toMatchObject({ metricsPort: undefined, metricsToken: undefined });
+  expect(loadConfig({ METRICS_PORT: '9464', METRICS_TOKEN: 't' })).toMatchObject({ metricsPort: 9464, metricsToken: 't' });
+});
+});
