@@ -14,9 +14,13 @@ import { TenantEvents } from '../jobs/tenantEvents.js';
 import { buildTenantrySchema } from '../schema/build.js';
 import { graphqlHttpHandler } from './graphqlHttp.js';
 import { attachGraphqlWs } from './graphqlWs.js';
+import { HttpDrain } from './httpDrain.js';
 import { Metrics } from './metrics.js';
 import { createOperationPipeline } from './pipeline.js';
 import { DEFAULT_RATE_LIMIT_PER_MINUTE, rateLimit } from './rateLimit.js';
+
+/** How long a graceful close lets requests in flight run before it cuts their connections. */
+export const SHUTDOWN_GRACE_MS = 10_000;
 
 export interface AppOptions {
   readonly config: Config;
@@ -51,7 +55,10 @@ export async function createApp(options: AppOptions): Promise<App> {
   const metrics = new Metrics();
   const schema = await buildTenantrySchema();
   const pipeline = await createOperationPipeline(schema, services, metrics);
-  const graphql = graphqlHttpHandler(pipeline, services);
+  const server = http.createServer();
+  const drain = new HttpDrain(server);
+  const handleGraphql = graphqlHttpHandler(pipeline, services);
+  const graphql = (req: Request, res: Response) => drain.track(handleGraphql(req, res));
 
   const app = express();
   app.disable('x-powered-by');
@@ -88,8 +95,8 @@ export async function createApp(options: AppOptions): Promise<App> {
     res.status(500).json({ errors: [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
   });
 
-  const server = http.createServer(app);
-  const ws = attachGraphqlWs(server, schema, pipeline, services);
+  server.on('request', app);
+  const ws = attachGraphqlWs(server, schema, pipeline, services, (operation) => drain.track(operation));
 
   return {
     server,
@@ -100,13 +107,11 @@ export async function createApp(options: AppOptions): Promise<App> {
         server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
       }),
     close: async () => {
-      // Stop accepting; requests in flight finish (busy keep-alive clients get 10 s), then Apollo stops.
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
+      // Stop accepting; requests in flight finish (at most 10 s), keep-alive clients are told to leave;
+      // only then Apollo stops.
+      const drained = drain.close(SHUTDOWN_GRACE_MS);
       await ws.close();
-      const deadline = setTimeout(() => server.closeAllConnections(), 10_000);
-      await closed;
-      clearTimeout(deadline);
+      await drained;
       await pipeline.stop();
       await events.stop();
     },

@@ -32,7 +32,14 @@ const ALREADY_RUN: DocumentNode = parse('{ __typename }');
  * (src/server/pipeline.ts): parse, validation, limits, guard, unit of work and masking are not repeated
  * here. An operation's errors arrive as its result (`next` with `errors`, then `complete`).
  */
-export function attachGraphqlWs(httpServer: Server, schema: GraphQLSchema, pipeline: OperationPipeline, services: Services) {
+export function attachGraphqlWs(
+  httpServer: Server,
+  schema: GraphQLSchema,
+  pipeline: OperationPipeline,
+  services: Services,
+  /** Registers an operation that a graceful close lets finish (the server's own ORM and Apollo stop after). */
+  track: <T>(operation: Promise<T>) => Promise<T>,
+) {
   const wss = new WebSocketServer({ server: httpServer, path: '/graphql' });
 
   const disposable = useServer<Record<string, unknown>, Extra & ConnectionState>(
@@ -59,11 +66,11 @@ export function attachGraphqlWs(httpServer: Server, schema: GraphQLSchema, pipel
         const tenantHeader = params['x-tenant-id'];
         let result: Awaited<ReturnType<OperationPipeline['run']>>;
         try {
-          const identity = await identify(services, {
+          const identified = identify(services, {
             authorization: params.authorization,
             hints: { header: typeof tenantHeader === 'string' ? tenantHeader : undefined, host: ctx.extra.request.headers.host },
           });
-          result = await pipeline.run(payload, identity, 'ws');
+          result = await track(identified.then((identity) => pipeline.run(payload, identity, 'ws')));
         } catch (err) {
           services.log.error({ err }, 'graphql-ws operation failed');
           result = { errors: [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] };
