@@ -7,6 +7,8 @@
  * dist/ was not built from the current sources, and when it was it loads nothing but node: built-ins,
  * so it also runs where only `dependencies` are installed.
  *
+ * `--out-dir DIR` builds elsewhere than dist/ (a deployment's staging directory, a test's).
+ *
  * Run by Node 24 itself (type stripping): this file uses erasable TypeScript only and imports no module
  * of the project.
  */
@@ -17,11 +19,16 @@ import path from 'node:path';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const SRC = path.join(ROOT, 'src');
-const DIST = path.join(ROOT, 'dist');
+const DIST = path.resolve(optionValue('--out-dir') ?? path.join(ROOT, 'dist'));
 /** The hash of what dist/ was built from, written last: a build cut short leaves none. */
 const STAMP = path.join(DIST, '.build-stamp');
 /** Inputs besides src/ that change the output. */
 const CONFIG_FILES = [path.join(ROOT, '.swcrc'), import.meta.filename];
+
+function optionValue(name: string): string | undefined {
+  const at = process.argv.indexOf(name);
+  return at >= 0 ? process.argv[at + 1] : undefined;
+}
 
 async function sourceFiles(): Promise<string[]> {
   const entries = await readdir(SRC, { recursive: true, withFileTypes: true });
@@ -96,7 +103,7 @@ async function main(ifStale: boolean): Promise<void> {
   if (ifStale && (await builtFrom()) === hash) return;
   const started = performance.now();
   await build(files, hash);
-  process.stderr.write(`built dist/ from ${files.length} files in ${Math.round(performance.now() - started)} ms\n`);
+  process.stderr.write(`built ${DIST} from ${files.length} files in ${Math.round(performance.now() - started)} ms\n`);
 }
 
 main(process.argv.includes('--if-stale')).catch((err: unknown) => {
