@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { freePort } from '../../bench/harness.js';
-import { type ChildApp, spawnApp } from '../jobs/helpers.js';
+import { type ChildApp, eventually, spawnApp } from '../jobs/helpers.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { createProduct, readyTenant } from '../support/fixtures.js';
 
@@ -160,6 +160,36 @@ describe('SIGTERM under load', () => {
       const verdict = await terminateUnderLoad(server, await seed(server));
       expectGraceful(verdict);
     } finally {
+      await server.stop('SIGKILL');
+    }
+  }, 90_000);
+
+  test('a request whose client left before its answer still runs to its end before Apollo stops: no error logged', async () => {
+    const server = await spawnApp('server', db, { NODE_ENV: 'production' });
+    const lock = await db.owner.connect();
+    try {
+      const token = await seed(server);
+      // Holds the request in its tenant lookup (before Apollo) until the lock is released.
+      await lock.query('begin');
+      await lock.query('lock table tenant in access exclusive mode');
+      const abandoned = http.request({ host: '127.0.0.1', port: server.port, path: '/graphql', method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` } });
+      abandoned.on('error', () => undefined);
+      abandoned.end(JSON.stringify({ query: PAGE }));
+      await eventually(async () => (await db.owner.query(`select 1 from pg_stat_activity where usename = 'tenantry_app' and wait_event_type = 'Lock'`)).rowCount, 10_000, 'request waiting');
+      abandoned.destroy(); // the client leaves
+      server.proc.kill('SIGTERM');
+      await server.waitForLog('shutting down');
+      await new Promise((r) => setTimeout(r, 300)); // the server has no connection left: it would stop Apollo now
+      await lock.query('commit');
+      const exitCode = await new Promise<number | null>((resolve) => server.proc.once('exit', (code) => resolve(code)));
+      const lines = server.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: number; msg: string });
+      expect(lines.filter((l) => l.level >= 50 || /shutdown/.test(l.msg) && l.level >= 40)).toEqual([]);
+      const afterSignal = lines.slice(lines.findIndex((l) => l.msg === 'shutting down'));
+      expect(afterSignal.filter((l) => l.msg === 'graphql operation')).toEqual([expect.objectContaining({ status: 200 })]); // it ran to its end
+      expect(exitCode).toBe(0);
+    } finally {
+      await lock.query('rollback').catch(() => undefined);
+      lock.release();
       await server.stop('SIGKILL');
     }
   }, 90_000);
