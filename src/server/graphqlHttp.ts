@@ -26,6 +26,9 @@ export function graphqlHttpHandler(pipeline: OperationPipeline, services: Servic
         res.end();
       }
     } catch (err) {
+      // Cut off by a shutdown's deadline (src/server/httpDrain.ts), it finds Apollo stopped: nobody is
+      // left to answer, and nothing failed that a person must look at.
+      if (res.destroyed) return void services.log.warn({ reason: err instanceof Error ? err.message : String(err) }, 'graphql request abandoned: its connection was closed');
       services.log.error({ err }, 'graphql request failed');
       if (!res.headersSent) res.status(500).json({ errors: [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
       else res.end();

@@ -151,6 +151,8 @@ export async function createOperationPipeline(schema: GraphQLSchema, services: S
     // A document can break many rules at once (hundreds of unused variables): stop at a few.
     validationOptions: { maxErrors: 10 },
     formatError: (formatted, error) => formatError(formatted, error, services.log, production),
+    // Apollo's own messages as JSON log lines, like ours (its default logger prints plain text).
+    logger: services.log,
     // The servers handle SIGTERM themselves: requests in flight finish before Apollo stops.
     stopOnTerminationSignals: false,
     plugins: [ApolloServerPluginLandingPageDisabled(), plugin],

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { PasswordHasher } from '../auth/passwords.js';
 import type { Config } from '../config.js';
 import { openDatabase, type Database } from '../db/database.js';
+import { ownTerminationSignals } from '../db/embedded.js';
 import { devSecret } from '../devSecrets.js';
 import { ProvisioningQueue, type ProvisioningOptions } from '../jobs/provisioningQueue.js';
 import { createLogger } from './logger.js';
@@ -51,8 +52,12 @@ export function jwtSecret(config: Config, log: Logger): string {
   return devSecret(config.dataDir, 'jwtSecret');
 }
 
-/** SIGINT and SIGTERM run `stop` once, then the process exits 0 (1 if stopping failed). */
+/**
+ * SIGINT and SIGTERM run `stop` once, then the process exits 0 (1 if stopping failed). `stop` alone
+ * decides when the embedded Postgres stops: after the last request (see ownTerminationSignals).
+ */
 export function onShutdownSignals(log: Logger, stop: () => Promise<void>): void {
+  ownTerminationSignals();
   let stopping = false;
   const handle = (signal: NodeJS.Signals) => {
     if (stopping) return;
