@@ -25,11 +25,29 @@ export interface Config {
   readonly corsOrigins: string[] | true;
   /** argon2id cost: OWASP's baseline by default; tests lower it. */
   readonly passwordHashing: PasswordCost;
+  /** How long the API server's requests may wait for and hold database connections. */
+  readonly database: DatabaseLimits;
 }
 
 export interface PasswordCost {
   readonly memoryKib: number;
   readonly timeCost: number;
+}
+
+/**
+ * Bounds on the API server's app-role connections (src/db/orm.ts `servingConnectionOptions`) and on
+ * each tenant's share of them (src/context/connectionGate.ts). Times in ms; 0 turns a timeout off.
+ * The migrator and the standalone worker do not apply them: a long migration batch is no hung request.
+ */
+export interface DatabaseLimits {
+  readonly poolSize: number;
+  /** Longest wait for a connection: for the tenant's share of the pool, then for the pool itself. */
+  readonly acquireTimeoutMs: number;
+  readonly statementTimeoutMs: number;
+  readonly lockTimeoutMs: number;
+  readonly idleInTransactionTimeoutMs: number;
+  /** Units of work one tenant may run at once in one process. */
+  readonly tenantMaxConnections: number;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -58,6 +76,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       memoryKib: atLeast('ARGON2_MEMORY_KIB', intOr(env.ARGON2_MEMORY_KIB, 19_456), 1024),
       timeCost: atLeast('ARGON2_TIME_COST', intOr(env.ARGON2_TIME_COST, 2), 1),
     },
+    database: databaseLimits(env),
+  };
+}
+
+function databaseLimits(env: NodeJS.ProcessEnv): DatabaseLimits {
+  const poolSize = atLeast('DB_POOL_SIZE', intOr(env.DB_POOL_SIZE, 10), 1);
+  // A third of the pool: two busy tenants still leave a third for everyone else.
+  const tenantMaxConnections = atLeast('TENANT_MAX_CONNECTIONS', intOr(env.TENANT_MAX_CONNECTIONS, Math.max(1, Math.floor(poolSize / 3))), 1);
+  if (tenantMaxConnections > poolSize) throw new Error(`TENANT_MAX_CONNECTIONS (${tenantMaxConnections}) must not exceed DB_POOL_SIZE (${poolSize})`);
+  return {
+    poolSize,
+    acquireTimeoutMs: intOr(env.DB_ACQUIRE_TIMEOUT_MS, 5_000),
+    statementTimeoutMs: intOr(env.DB_STATEMENT_TIMEOUT_MS, 10_000),
+    lockTimeoutMs: intOr(env.DB_LOCK_TIMEOUT_MS, 5_000),
+    idleInTransactionTimeoutMs: intOr(env.DB_IDLE_IN_TRANSACTION_TIMEOUT_MS, 30_000),
+    tenantMaxConnections,
   };
 }
 

@@ -4,6 +4,7 @@ import { useServer, type Extra } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { bearerToken, verifyAccessToken } from '../auth/accessToken.js';
 import { identify, type Services } from '../context/requestContext.js';
+import { failureResponse } from './errors.js';
 import type { OperationPipeline } from './pipeline.js';
 
 /**
@@ -65,8 +66,7 @@ export function attachGraphqlWs(httpServer: Server, schema: GraphQLSchema, pipel
           });
           result = await pipeline.run(payload, identity, 'ws');
         } catch (err) {
-          services.log.error({ err }, 'graphql-ws operation failed');
-          result = { errors: [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] };
+          result = { errors: [failureResponse(err, services.log, services.config.production).error] };
         }
         return { schema, document: ALREADY_RUN, contextValue: result };
       },
