@@ -35,6 +35,8 @@ export class ConnectionGate {
   private runningTotal = 0;
   /** In arrival order. Invariant: after every change, no waiter here could be admitted. */
   private readonly waiting: Waiter[] = [];
+  /** Waiters past `maxWaitMs`, to be refused (see `refuse`). */
+  private readonly refusals: (() => void)[] = [];
 
   constructor(private readonly options: ConnectionGateOptions) {
     if (options.perKey < 1 || options.total < 1) throw new Error('ConnectionGate limits must be at least 1');
@@ -65,11 +67,11 @@ export class ConnectionGate {
         this.options.maxWaitMs > 0
           ? setTimeout(() => {
               this.waiting.splice(this.waiting.indexOf(waiter), 1);
-              reject(
+              const error =
                 this.runningFor(key) >= this.options.perKey
                   ? rateLimited('Too many requests of this tenant are running at once; retry shortly', RETRY_AFTER_SECONDS)
-                  : serviceUnavailable('The server is busy; retry shortly', RETRY_AFTER_SECONDS),
-              );
+                  : serviceUnavailable('The server is busy; retry shortly', RETRY_AFTER_SECONDS);
+              this.refuse(() => reject(error));
             }, this.options.maxWaitMs)
           : undefined;
       const waiter: Waiter = {
@@ -99,6 +101,21 @@ export class ConnectionGate {
       this.take(waiter.key);
       waiter.admit();
     }
+  }
+
+  /**
+   * Refusals go out one per turn of the event loop. Waiters that arrived in a burst time out together,
+   * and answering them all in one go (each an error response through the whole pipeline) stalled the
+   * process for most of a second (/healthz included); one per turn lets I/O in between.
+   */
+  private refuse(refusal: () => void): void {
+    this.refusals.push(refusal);
+    if (this.refusals.length > 1) return;
+    const next = () => {
+      this.refusals.shift()!();
+      if (this.refusals.length > 0) setImmediate(next);
+    };
+    setImmediate(next);
   }
 
   private canAdmit(key: string): boolean {

@@ -83,3 +83,25 @@ test('a wait on a busy process past maxWaitMs is SERVICE_UNAVAILABLE with retryA
   busy.end();
   await running;
 });
+
+test('waiters timing out together are refused one per turn of the event loop, letting other work in between', async () => {
+  const gate = new ConnectionGate({ perKey: 1, total: 1, maxWaitMs: 50 });
+  const busy = held();
+  const running = gate.run('a', busy.fn);
+  const events: string[] = [];
+  const refused = ['b', 'c', 'd'].map((key) =>
+    gate.run(key, async () => undefined).catch(() => {
+      events.push(`refused ${key}`);
+      setImmediate(() => events.push(`turn after ${key}`));
+    }),
+  );
+  // Hold the event loop past the deadline, so that all three timers fire in the same turn.
+  const until = performance.now() + 80;
+  while (performance.now() < until);
+  await Promise.all(refused);
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  // Refused all at once, the three refusals would come before any of the turns.
+  expect(events.indexOf('turn after b')).toBeLessThan(events.indexOf('refused d'));
+  busy.end();
+  await running;
+});
