@@ -3,7 +3,7 @@
  * a pooled connection (issue 8, item 3): `login` and `signUp` hash outside any transaction. Shown on a
  * server with a pool of one connection, whose hasher stops mid-hash until the test lets it go: other
  * requests are answered meanwhile. (`createUser`, ADMIN only, hashes inside its tenant's unit of work:
- * see docs/api.md, Limits.)
+ * see docs/api.md, Load and outages.)
  */
 import { PasswordHasher } from '../../src/auth/passwords.js';
 import { loadConfig } from '../../src/config.js';
