@@ -10,7 +10,7 @@ import { conflict } from '../errors.js';
  */
 export async function mutate<T>(ctx: RequestContext, fn: (em: EntityManager) => Promise<T>, conflicts: ConflictMessages = {}): Promise<T> {
   try {
-    return await ctx.em.transactional((em) => fn(em as EntityManager));
+    return await ctx.em.transactional((em) => fn(em as EntityManager), { clear: true });
   } catch (err) {
     if (err instanceof UniqueConstraintViolationException) {
       const hit = Object.entries(conflicts.unique ?? {}).find(([constraint]) => err.message.includes(constraint));

@@ -6,6 +6,7 @@ import { bearerToken, verifyAccessToken } from '../auth/accessToken.js';
 import { identify, type Services } from '../context/requestContext.js';
 import { AppError } from '../errors.js';
 import { clientAddress, type ProxyTrust } from './clientAddress.js';
+import { failureResponse } from './errors.js';
 import type { OperationPipeline } from './pipeline.js';
 
 /**
@@ -130,8 +131,7 @@ export function attachGraphqlWs(
           result = await track(identified.then((identity) => pipeline.run(payload, identity, 'ws')));
           if (Symbol.asyncIterator in result) result = await holdSubscription(ctx.extra.subscriptions!, ctx.subscriptions, id, result);
         } catch (err) {
-          services.log.error({ err }, 'graphql-ws operation failed');
-          result = { errors: [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] };
+          result = { errors: [failureResponse(err, services.log, services.config.production).error] };
         }
         return { schema, document: ALREADY_RUN, contextValue: result };
       },

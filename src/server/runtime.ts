@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import { PasswordHasher } from '../auth/passwords.js';
 import type { Config } from '../config.js';
-import { openDatabase, type Database } from '../db/database.js';
 import { ownTerminationSignals } from '../db/embedded.js';
+import { openDatabase, type Database, type OpenOptions } from '../db/database.js';
 import { devSecret } from '../devSecrets.js';
 import { ProvisioningQueue, type ProvisioningOptions } from '../jobs/provisioningQueue.js';
 import { createLogger } from './logger.js';
@@ -22,9 +22,9 @@ export interface RuntimeOptions {
 }
 
 /** What the server and the standalone worker both need: logs, the database, the job queue. */
-export async function startRuntime(config: Config, options: RuntimeOptions = {}): Promise<Runtime> {
+export async function startRuntime(config: Config, options: RuntimeOptions = {}, database: OpenOptions = {}): Promise<Runtime> {
   const log = createLogger(config.logLevel);
-  const db = await openDatabase(config);
+  const db = await openDatabase(config, database);
   try {
     const queue = await ProvisioningQueue.start(db.appUrl, db.orm, log, { baseDomain: config.baseDomain, ...options.provisioning });
     return {
