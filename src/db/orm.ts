@@ -1,14 +1,16 @@
 import { ReflectMetadataProvider } from '@mikro-orm/decorators/legacy';
 import { Migrator } from '@mikro-orm/migrations';
 import { defineConfig, MikroORM, type Options } from '@mikro-orm/postgresql';
+import type { DatabaseLimits } from '../config.js';
 import { ENTITIES } from '../entities/index.js';
 import { TenantWriteGuard } from '../filters/writeGuard.js';
 import { migrationsList } from '../migrations/index.js';
+import { releaseDeadClients } from './pool.js';
 
 export type Orm = MikroORM;
 
 /** The one MikroORM configuration; callers vary only the connection and pool. */
-export function ormConfig(clientUrl: string, overrides: Partial<Options> = {}): Options {
+export function ormConfig(clientUrl: string, { driverOptions, ...overrides }: Partial<Options> = {}): Options {
   return defineConfig({
     clientUrl,
     entities: ENTITIES,
@@ -25,10 +27,29 @@ export function ormConfig(clientUrl: string, overrides: Partial<Options> = {}): 
     forceUtcTimezone: true,
     ensureDatabase: false,
     pool: { min: 0, max: 10 },
+    driverOptions: { onPoolCreated: releaseDeadClients, ...driverOptions },
     ...overrides,
   });
 }
 
 export function createOrm(clientUrl: string, overrides: Partial<Options> = {}): Promise<Orm> {
   return MikroORM.init(ormConfig(clientUrl, overrides));
+}
+
+/**
+ * The API server's pool: its size, how long a request waits for a connection (pg-pool's
+ * `connectionTimeoutMillis`, which bounds both the wait in its queue and a new connection's handshake),
+ * and session settings sent at connect that bound how long a request can hold one: a statement, a lock
+ * wait, a transaction left idle. Only the server's ORM gets them (see `DatabaseLimits`).
+ */
+export function servingConnectionOptions(limits: DatabaseLimits): Partial<Options> {
+  return {
+    pool: { min: 0, max: limits.poolSize },
+    driverOptions: {
+      connectionTimeoutMillis: limits.acquireTimeoutMs,
+      statement_timeout: limits.statementTimeoutMs,
+      lock_timeout: limits.lockTimeoutMs,
+      idle_in_transaction_session_timeout: limits.idleInTransactionTimeoutMs,
+    },
+  };
 }

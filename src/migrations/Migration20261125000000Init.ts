@@ -75,7 +75,13 @@ export class Migration20261125000000Init extends Migration {
       if not exists (select 1 from pg_roles where rolname = '${PLATFORM_ROLE}') then create role ${PLATFORM_ROLE} nologin nosuperuser nobypassrls; end if;
       if not exists (select 1 from pg_roles where rolname = '${APP_ROLE}') then create role ${APP_ROLE} nologin noinherit nosuperuser nobypassrls; end if;
     end $$;`);
-    this.addSql(`alter role ${APP_ROLE} noinherit nosuperuser nobypassrls;`);
+    // A role that already existed keeps its attributes: each one is corrected only when wrong, because
+    // naming SUPERUSER or BYPASSRLS in ALTER ROLE at all takes a superuser, and the owner need not be
+    // one (README: running on your own PostgreSQL).
+    this.addSql(`do $$ begin
+      if exists (select 1 from pg_roles where rolname = '${APP_ROLE}' and rolinherit) then alter role ${APP_ROLE} noinherit; end if;
+      if exists (select 1 from pg_roles where rolname = '${APP_ROLE}' and (rolsuper or rolbypassrls)) then alter role ${APP_ROLE} nosuperuser nobypassrls; end if;
+    end $$;`);
     this.addSql(`grant ${PLATFORM_ROLE} to ${APP_ROLE};`);
     this.addSql(`grant usage on schema public to ${APP_ROLE}, ${PLATFORM_ROLE};`);
     // /readyz compares applied migrations with the code's list.

@@ -48,9 +48,10 @@ export class Migration20261201100000TenantTaggedTables extends Migration {
     // answers exactly one question (the tenant id of a verified, active hostname) as a role that can read
     // four columns of verified, active domains and nothing else. `domain_routes_only_verified` already
     // keeps an active domain verified; the lookup asks for both anyway, so a claim can never route even
-    // if that check were dropped, and the verified-hostname unique index makes the answer unique. Owned by that role, not by the owner: RLS applies to
-    // it like to the app (a superuser owner would skip RLS silently), and nothing in it runs as the owner.
-    // `search_path` is pinned so no object of a writable schema can stand in for the catalog's.
+    // if that check were dropped, and the verified-hostname unique index makes the answer unique.
+    // Owned by that role, not by the owner: RLS applies to it like to the app (a superuser owner would
+    // skip RLS silently), and nothing in it runs as the owner. `search_path` is pinned so no object of a
+    // writable schema can stand in for the catalog's.
     this.addSql(`do $$ begin
       if not exists (select 1 from pg_roles where rolname = '${HOST_LOOKUP_ROLE}') then create role ${HOST_LOOKUP_ROLE} nologin nosuperuser nobypassrls noinherit; end if;
     end $$;`);
@@ -58,12 +59,16 @@ export class Migration20261201100000TenantTaggedTables extends Migration {
     this.addSql(`grant select ("hostname", "tenant_id", "is_active", "verified_at") on "domain" to ${HOST_LOOKUP_ROLE};`);
     this.addSql(`create policy "domain_host_lookup" on "domain" for select to ${HOST_LOOKUP_ROLE} using ("is_active" and "verified_at" is not null);`);
     this.addSql(`create function public.${HOST_LOOKUP_FUNCTION}(host text) returns uuid language sql stable security definer set search_path = pg_catalog, pg_temp as $$ select d.tenant_id from public.domain d where d.hostname = host and d.is_active and d.verified_at is not null $$;`);
-    // Handing the function over needs membership for a moment (a non-superuser owner may only give
-    // objects to roles it belongs to); it is dropped again at once.
+    // Who may call it is set while the owner still owns it; a change of owner carries the grants over.
+    this.addSql(`revoke all on function public.${HOST_LOOKUP_FUNCTION}(text) from public;`);
+    this.addSql(`grant execute on function public.${HOST_LOOKUP_FUNCTION}(text) to ${APP_ROLE};`);
+    // Handing the function over takes, for a moment, what a non-superuser owner needs for it: membership
+    // in the new owner (one may only give objects to roles one belongs to) and CREATE on the schema for
+    // that role (a new owner must be able to create the object). Both are taken back at once.
+    this.addSql(`grant create on schema public to ${HOST_LOOKUP_ROLE};`);
     this.addSql(`grant ${HOST_LOOKUP_ROLE} to current_user;`);
     this.addSql(`alter function public.${HOST_LOOKUP_FUNCTION}(text) owner to ${HOST_LOOKUP_ROLE};`);
     this.addSql(`revoke ${HOST_LOOKUP_ROLE} from current_user;`);
-    this.addSql(`revoke all on function public.${HOST_LOOKUP_FUNCTION}(text) from public;`);
-    this.addSql(`grant execute on function public.${HOST_LOOKUP_FUNCTION}(text) to ${APP_ROLE};`);
+    this.addSql(`revoke create on schema public from ${HOST_LOOKUP_ROLE};`);
   }
 }

@@ -9,7 +9,7 @@ import { conflict } from '../errors.js';
  * "already exists" / "still in use" become CONFLICT instead of an internal error.
  */
 export function mutate<T>(ctx: RequestContext, fn: (em: EntityManager) => Promise<T>, conflicts: ConflictMessages = {}): Promise<T> {
-  return withConflicts(() => ctx.em.transactional((em) => fn(em as EntityManager)), conflicts);
+  return withConflicts(() => ctx.em.transactional((em) => fn(em as EntityManager), { clear: true }), conflicts);
 }
 
 /** `run`, with the constraint violations of `conflicts` turned into CONFLICT (for writes in a transaction of their own). */

@@ -17,9 +17,13 @@ import { buildTenantrySchema } from '../schema/build.js';
 import { proxyTrust } from './clientAddress.js';
 import { graphqlHttpHandler } from './graphqlHttp.js';
 import { attachGraphqlWs } from './graphqlWs.js';
+import { HttpDrain } from './httpDrain.js';
 import { Metrics } from './metrics.js';
 import { createOperationPipeline } from './pipeline.js';
 import { RateLimits } from './rateLimit.js';
+
+/** How long a graceful close lets requests in flight run before it cuts their connections. */
+export const SHUTDOWN_GRACE_MS = 10_000;
 
 export interface AppOptions {
   readonly config: Config;
@@ -55,8 +59,11 @@ export async function createApp(options: AppOptions): Promise<App> {
   const schema = await buildTenantrySchema();
   const rateLimits = RateLimits.create(config, options.appUrl, log);
   const pipeline = await createOperationPipeline(schema, services, metrics, rateLimits);
-  const graphql = graphqlHttpHandler(pipeline, services);
   const trust = proxyTrust(config.trustProxy);
+  const server = http.createServer();
+  const drain = new HttpDrain(server);
+  const handleGraphql = graphqlHttpHandler(pipeline, services);
+  const graphql = (req: Request, res: Response) => drain.track(handleGraphql(req, res));
 
   const app = express();
   app.disable('x-powered-by');
@@ -95,9 +102,11 @@ export async function createApp(options: AppOptions): Promise<App> {
     res.status(500).json({ errors: [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
   });
 
-  const server = http.createServer(app);
+  server.on('request', app);
   const metricsServer = metricsApp === app ? undefined : http.createServer(metricsApp);
-  const ws = attachGraphqlWs(server, schema, pipeline, services, { trust, maxSocketsPerUser: config.wsMaxSocketsPerUser, maxSocketsPerIp: config.wsMaxSocketsPerIp });
+  const ws = attachGraphqlWs(server, schema, pipeline, services, { trust, maxSocketsPerUser: config.wsMaxSocketsPerUser, maxSocketsPerIp: config.wsMaxSocketsPerIp }, (operation) =>
+    drain.track(operation),
+  );
 
   return {
     server,
@@ -108,13 +117,11 @@ export async function createApp(options: AppOptions): Promise<App> {
     },
     close: async () => {
       if (metricsServer?.listening) await new Promise((resolve) => metricsServer.close(resolve));
-      // Stop accepting; requests in flight finish (busy keep-alive clients get 10 s), then Apollo stops.
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
+      // Stop accepting; requests in flight finish (at most 10 s), keep-alive clients are told to leave;
+      // only then Apollo stops.
+      const drained = drain.close(SHUTDOWN_GRACE_MS);
       await ws.close();
-      const deadline = setTimeout(() => server.closeAllConnections(), 10_000);
-      await closed;
-      clearTimeout(deadline);
+      await drained;
       await pipeline.stop();
       await rateLimits?.close();
       await events.stop();

@@ -1,6 +1,7 @@
 import { HeaderMap, type HTTPGraphQLRequest } from '@apollo/server';
 import type { Request, Response } from 'express';
 import { identify, type Services } from '../context/requestContext.js';
+import { failureResponse } from './errors.js';
 import type { OperationPipeline } from './pipeline.js';
 
 /**
@@ -26,9 +27,13 @@ export function graphqlHttpHandler(pipeline: OperationPipeline, services: Servic
         res.end();
       }
     } catch (err) {
-      services.log.error({ err }, 'graphql request failed');
-      if (!res.headersSent) res.status(500).json({ errors: [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
-      else res.end();
+      // Cut off by a shutdown's deadline (src/server/httpDrain.ts), it finds Apollo stopped: nobody is
+      // left to answer, and nothing failed that a person must look at.
+      if (res.destroyed) return void services.log.warn({ reason: err instanceof Error ? err.message : String(err) }, 'graphql request abandoned: its connection was closed');
+      if (res.headersSent) return void res.end();
+      const { status, retryAfter, error } = failureResponse(err, services.log, services.config.production);
+      if (retryAfter !== undefined) res.setHeader('Retry-After', String(retryAfter));
+      res.status(status).json({ errors: [error] });
     }
   };
 }

@@ -6,6 +6,7 @@ import { bearerToken, verifyAccessToken } from '../auth/accessToken.js';
 import { identify, type Services } from '../context/requestContext.js';
 import { AppError } from '../errors.js';
 import { clientAddress, type ProxyTrust } from './clientAddress.js';
+import { failureResponse } from './errors.js';
 import type { OperationPipeline } from './pipeline.js';
 
 /**
@@ -61,7 +62,15 @@ const ALREADY_RUN: DocumentNode = parse('{ __typename }');
  * What only a socket can hold is capped here: message size (1009), live subscriptions per socket
  * (TOO_MANY_SUBSCRIPTIONS), sockets per client address (HTTP 429 at the upgrade) and per user (1013).
  */
-export function attachGraphqlWs(httpServer: Server, schema: GraphQLSchema, pipeline: OperationPipeline, services: Services, limits: WsLimits) {
+export function attachGraphqlWs(
+  httpServer: Server,
+  schema: GraphQLSchema,
+  pipeline: OperationPipeline,
+  services: Services,
+  limits: WsLimits,
+  /** Registers an operation that a graceful close lets finish (the server's own ORM and Apollo stop after). */
+  track: <T>(operation: Promise<T>) => Promise<T>,
+) {
   const socketsPerIp = new SocketCounts(limits.maxSocketsPerIp);
   const socketsPerUser = new SocketCounts(limits.maxSocketsPerUser);
   const addressOf = (req: IncomingMessage) => clientAddress(req, limits.trust);
@@ -114,16 +123,15 @@ export function attachGraphqlWs(httpServer: Server, schema: GraphQLSchema, pipel
         const tenantHeader = params['x-tenant-id'];
         let result: Awaited<ReturnType<OperationPipeline['run']>>;
         try {
-          const identity = await identify(services, {
+          const identified = identify(services, {
             authorization: params.authorization,
             hints: { header: typeof tenantHeader === 'string' ? tenantHeader : undefined, host: ctx.extra.request.headers.host },
             address: ctx.extra.address!,
           });
-          result = await pipeline.run(payload, identity, 'ws');
+          result = await track(identified.then((identity) => pipeline.run(payload, identity, 'ws')));
           if (Symbol.asyncIterator in result) result = await holdSubscription(ctx.extra.subscriptions!, ctx.subscriptions, id, result);
         } catch (err) {
-          services.log.error({ err }, 'graphql-ws operation failed');
-          result = { errors: [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] };
+          result = { errors: [failureResponse(err, services.log, services.config.production).error] };
         }
         return { schema, document: ALREADY_RUN, contextValue: result };
       },

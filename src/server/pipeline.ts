@@ -11,6 +11,7 @@ import {
   type OperationDefinitionNode,
   subscribe,
 } from 'graphql';
+import { ConnectionGate } from '../context/connectionGate.js';
 import { currentIdentity, plainContext, type RequestContext, type RequestIdentity, requestLogger, runUnitOfWork, type Services } from '../context/requestContext.js';
 import { AppError, badInput, statusForCode } from '../errors.js';
 import { admitCaller, auditSuperadminAccess } from '../schema/guards.js';
@@ -67,13 +68,15 @@ export interface OperationPipeline {
  * 2. run (`responseForOperation`): session fields outside any transaction (they open their own and
  *    hash passwords holding no connection); everything else as one unit of work in the tenant
  *    (`runUnitOfWork`: the caller's current role and active flag first, a superadmin's access audited
- *    inside it); subscriptions on a plain context, the caller checked the same way first.
- * 3. observe (`willSendResponse`): the contract's HTTP status, metrics, one log line.
+ *    inside it), once the tenant has a slot in the connection gate (its share of the pool);
+ *    subscriptions on a plain context, the caller checked the same way first.
+ * 3. observe (`willSendResponse`): the contract's HTTP status (and Retry-After), metrics, one log line.
  *
  * Errors are masked by `formatError` on every path: Apollo applies it to its own, `run` to execution's.
  */
 export async function createOperationPipeline(schema: GraphQLSchema, services: Services, metrics: Metrics, rateLimits?: RateLimits): Promise<OperationPipeline> {
   const { production } = services.config;
+  const gate = connectionGate(services);
   const format = (result: ExecutionResult): FormattedExecutionResult => ({
     ...result,
     errors: result.errors?.map((e) => formatError(e.toJSON(), e, services.log, production)),
@@ -122,10 +125,12 @@ export async function createOperationPipeline(schema: GraphQLSchema, services: S
             // Session fields act on the session they start or present, never as the caller's token.
             const result = sessionOnly
               ? await run(plainContext(services, { ...input.identity, principal: null, authError: null }))
-              : await runUnitOfWork(services, input.identity, async (ctx) => {
-                  await auditSuperadminAccess(ctx, name);
-                  return run(ctx);
-                });
+              : await gate.run(gateKey(input.identity), () =>
+                  runUnitOfWork(services, input.identity, async (ctx) => {
+                    await auditSuperadminAccess(ctx, name);
+                    return run(ctx);
+                  }),
+                );
             return single(format(result));
           } catch (err) {
             return single(format({ errors: [err instanceof GraphQLError ? err : new GraphQLError('Internal server error', { originalError: err as Error })] }));
@@ -135,7 +140,11 @@ export async function createOperationPipeline(schema: GraphQLSchema, services: S
         async willSendResponse({ response, operation }) {
           const body = response.body.kind === 'single' ? response.body.singleResult : undefined;
           const firstCode = body?.errors?.[0]?.extensions?.code as string | undefined;
-          if (body?.errors?.length && !hasAnyData(body.data)) response.http.status = statusForCode(firstCode);
+          if (body?.errors?.length && !hasAnyData(body.data)) {
+            response.http.status = statusForCode(firstCode);
+            const retryAfter = body.errors[0].extensions?.retryAfter;
+            if (typeof retryAfter === 'number') response.http.headers.set('retry-after', String(retryAfter));
+          }
           const seconds = Number(process.hrtime.bigint() - started) / 1e9;
           const labels = { operation: operation?.name?.value, type: operation?.operation, outcome: firstCode ?? 'ok', transport: input.transport };
           metrics.observe(labels, seconds);
@@ -154,6 +163,8 @@ export async function createOperationPipeline(schema: GraphQLSchema, services: S
     // A document can break many rules at once (hundreds of unused variables): stop at a few.
     validationOptions: { maxErrors: 10 },
     formatError: (formatted, error) => formatError(formatted, error, services.log, production),
+    // Apollo's own messages as JSON log lines, like ours (its default logger prints plain text).
+    logger: services.log,
     // The servers handle SIGTERM themselves: requests in flight finish before Apollo stops.
     stopOnTerminationSignals: false,
     plugins: [ApolloServerPluginLandingPageDisabled(), plugin],
@@ -182,6 +193,23 @@ export async function createOperationPipeline(schema: GraphQLSchema, services: S
     },
     stop: () => apollo.stop(),
   };
+}
+
+/**
+ * The gate in front of the unit of work. Its total leaves one pooled connection to what runs outside
+ * it (identifying callers, session fields, the in-process worker, /readyz), so those never wait for a
+ * slow unit of work; a tenant's share is at most that total.
+ */
+function connectionGate({ orm, config }: Services): ConnectionGate {
+  const poolSize = orm.config.get('pool')?.max ?? config.database.poolSize;
+  const total = Math.max(1, poolSize - 1);
+  return new ConnectionGate({ perKey: Math.min(config.database.tenantMaxConnections, total), total, maxWaitMs: config.database.acquireTimeoutMs });
+}
+
+/** Whose share a unit of work counts against: its tenant's, else its caller's (a superadmin's platform work). */
+function gateKey(identity: RequestIdentity): string {
+  if (identity.tenant && !identity.tenantError) return `tenant:${identity.tenant.id}`;
+  return identity.principal ? `user:${identity.principal.userId}` : 'anonymous';
 }
 
 /** Variables coerced against the operation's definitions, as execution will see them; bad ones are BAD_USER_INPUT. */

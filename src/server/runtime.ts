@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import { PasswordHasher } from '../auth/passwords.js';
 import type { Config } from '../config.js';
-import { openDatabase, type Database } from '../db/database.js';
+import { ownTerminationSignals } from '../db/embedded.js';
+import { openDatabase, type Database, type OpenOptions } from '../db/database.js';
 import { devSecret } from '../devSecrets.js';
 import { ProvisioningQueue, type ProvisioningOptions } from '../jobs/provisioningQueue.js';
 import { createLogger } from './logger.js';
@@ -21,9 +22,9 @@ export interface RuntimeOptions {
 }
 
 /** What the server and the standalone worker both need: logs, the database, the job queue. */
-export async function startRuntime(config: Config, options: RuntimeOptions = {}): Promise<Runtime> {
+export async function startRuntime(config: Config, options: RuntimeOptions = {}, database: OpenOptions = {}): Promise<Runtime> {
   const log = createLogger(config.logLevel);
-  const db = await openDatabase(config);
+  const db = await openDatabase(config, database);
   try {
     const queue = await ProvisioningQueue.start(db.appUrl, db.orm, log, { baseDomain: config.baseDomain, ...options.provisioning });
     return {
@@ -51,8 +52,12 @@ export function jwtSecret(config: Config, log: Logger): string {
   return devSecret(config.dataDir, 'jwtSecret');
 }
 
-/** SIGINT and SIGTERM run `stop` once, then the process exits 0 (1 if stopping failed). */
+/**
+ * SIGINT and SIGTERM run `stop` once, then the process exits 0 (1 if stopping failed). `stop` alone
+ * decides when the embedded Postgres stops: after the last request (see ownTerminationSignals).
+ */
 export function onShutdownSignals(log: Logger, stop: () => Promise<void>): void {
+  ownTerminationSignals();
   let stopping = false;
   const handle = (signal: NodeJS.Signals) => {
     if (stopping) return;

@@ -11,7 +11,8 @@ export interface RunningServer {
 
 /** What `npm start` runs: migrations, the superadmin from the configuration, the worker unless RUN_WORKER=false, the API. */
 export async function startServer(config: Config, options: RuntimeOptions = {}): Promise<RunningServer> {
-  const runtime = await startRuntime(config, options);
+  // Requests get the configured bounds on their connections; the in-process worker shares that pool.
+  const runtime = await startRuntime(config, options, { serving: config.database });
   const { log, db, queue, passwords } = runtime;
   const secret = jwtSecret(config, log);
   if (config.superadmin && (await ensureSuperadmin(db.orm, passwords, config.superadmin.email, config.superadmin.password))) {

@@ -72,10 +72,16 @@ export interface ChildApp {
 const ROOT = process.cwd(); // jest runs from the project root
 
 /**
- * A real `npm start` (`server`) or `npm run worker` (`worker`) as a child process on the test database:
- * the production entry with the provisioning test knobs of `env` injected (tests/support/entry).
+ * A real `npm start` (`server`) or `npm run worker` (`worker`) as a child process on the test database
+ * (on the embedded Postgres of `env.DATA_DIR` when `db` is null): the production entry with the
+ * provisioning test knobs of `env` injected (tests/support/entry).
  */
-export async function spawnApp(kind: 'server' | 'worker', db: TestDatabase, env: Record<string, string> = {}): Promise<ChildApp> {
+export async function spawnApp(
+  kind: 'server' | 'worker',
+  db: TestDatabase | null,
+  env: Record<string, string> = {},
+  options: { startTimeoutMs?: number; /** A process group of its own (signal the group: a terminal's Ctrl-C) */ ownProcessGroup?: boolean } = {},
+): Promise<ChildApp> {
   const port = await freePort();
   const entry = kind === 'server' ? 'tests/support/entry/server.ts' : 'tests/support/entry/worker.ts';
   const proc = spawn(path.join(ROOT, 'node_modules/.bin/node'), ['--import', '@swc-node/register/esm-register', entry], {
@@ -86,8 +92,7 @@ export async function spawnApp(kind: 'server' | 'worker', db: TestDatabase, env:
       ARGON2_MEMORY_KIB: process.env.ARGON2_MEMORY_KIB ?? '1024',
       ARGON2_TIME_COST: process.env.ARGON2_TIME_COST ?? '1',
       NODE_ENV: 'test',
-      DATABASE_URL: db.ownerUrl,
-      APP_DATABASE_URL: db.appUrl,
+      ...(db && { DATABASE_URL: db.ownerUrl, APP_DATABASE_URL: db.appUrl }),
       PORT: String(port),
       JWT_SECRET,
       BASE_DOMAIN,
@@ -95,6 +100,7 @@ export async function spawnApp(kind: 'server' | 'worker', db: TestDatabase, env:
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.ownProcessGroup ?? false,
   });
   let out = '';
   const waiters: { text: string; resolve: () => void }[] = [];
@@ -137,7 +143,7 @@ export async function spawnApp(kind: 'server' | 'worker', db: TestDatabase, env:
     },
   };
   try {
-    await waitForLog(kind === 'server' ? 'tenantry listening' : 'tenantry worker started');
+    await waitForLog(kind === 'server' ? 'tenantry listening' : 'tenantry worker started', options.startTimeoutMs);
   } catch (err) {
     await app.stop('SIGKILL');
     throw err;

@@ -132,6 +132,20 @@ describe('orders', () => {
     expect(r.body.data.order).toEqual({ totalCents: 750, status: 'OPEN', lines: [{ unitPriceCents: 250, quantity: 3 }], customer: { name: 'Buyer' } });
   });
 
+  test('of 1,000 lines keep every line with its quantity and unit price (written in several flushes)', async () => {
+    const [cheap, dear] = [await createProduct(server, opts(), 'BULK-1', 3), await createProduct(server, opts(), 'BULK-2', 7)];
+    const c = await createCustomer(server, opts(), 'Bulk');
+    const lines = Array.from({ length: 1000 }, (_, i) => ({ productId: i % 2 ? dear : cheap, quantity: (i % 5) + 1 }));
+    const total = lines.reduce((sum, l) => sum + l.quantity * (l.productId === dear ? 7 : 3), 0);
+    const r = await gql(server, `mutation($i: OrderInput!) { createOrder(input: $i) { id totalCents lines { quantity unitPriceCents } } }`, { i: { customerId: c, lines } }, opts());
+    const order = r.body.data.createOrder;
+    expect(order.totalCents).toBe(total);
+    expect(order.lines).toHaveLength(1000);
+    expect(order.lines.reduce((sum: number, l: { quantity: number; unitPriceCents: number }) => sum + l.quantity * l.unitPriceCents, 0)).toBe(total);
+    const { rows } = await server.db.owner.query(`select count(*)::int as n, sum(quantity * unit_price_cents)::int as total, min(tenant_id::text) = max(tenant_id::text) as one_tenant from order_line where order_id = $1`, [order.id]);
+    expect(rows[0]).toEqual({ n: 1000, total, one_tenant: true });
+  });
+
   test.each([
     [[], 'lines'],
     [[{ quantity: 0 }], 'lines.0.quantity'],

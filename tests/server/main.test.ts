@@ -1,29 +1,32 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { freePort } from '../../bench/harness.js';
 import { NODE } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
-import { PASSWORD } from '../support/fixtures.js';
+import { createProduct, PASSWORD, readyTenant } from '../support/fixtures.js';
+import { productionInstall, type ProductionInstall } from '../support/production.js';
 import { gql } from '../support/server.js';
 
-// The real entry point (`npm start` runs src/server/main.ts) as a child process, configured with only
-// the contract's variables.
+// The production start (README): the project built by `npm run build`, run as `node <package.json
+// main>` with only `dependencies` installed (tests/support/production.ts), configured with only the
+// contract's variables.
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
 let db: TestDatabase;
+let install: ProductionInstall;
 const children: ChildProcess[] = [];
 
 beforeAll(async () => {
   db = await createTestDatabase();
-});
+  install = await productionInstall();
+}, 60_000);
 afterAll(async () => {
   for (const child of children) child.kill('SIGKILL');
   await db.close();
+  await install?.remove();
 });
 
 function start(env: Record<string, string>) {
-  const child = spawn(NODE, ['--import', '@swc-node/register/esm-register', 'src/server/main.ts'], {
-    cwd: ROOT,
+  const child = spawn(NODE, [...install.nodeArgs, install.main], {
+    cwd: install.dir,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'warn', ...env },
   });
   children.push(child);
@@ -47,6 +50,15 @@ async function waitHealthy(port: number, timeoutMs = 30_000): Promise<void> {
   }
 }
 
+test('package.json main is the built server, and only production packages resolve beside it', () => {
+  expect(install.main).toBe('dist/server/main.js');
+  const resolves = (name: string) =>
+    spawnSync(NODE, [...install.nodeArgs, '--input-type=module', '-e', `await import(${JSON.stringify(name)})`], { cwd: install.dir }).status === 0;
+  expect(resolves('express')).toBe(true);
+  expect(resolves('@swc-node/register')).toBe(false); // how `npm start` used to compile TypeScript
+  expect(resolves('typescript')).toBe(false);
+});
+
 test('in production it starts from DATABASE_URL and JWT_SECRET alone, creates the superadmin, and serves', async () => {
   const port = await freePort();
   const server = start({
@@ -64,6 +76,11 @@ test('in production it starts from DATABASE_URL and JWT_SECRET alone, creates th
   expect(login.body.data.login.user.role).toBe('SUPERADMIN');
   const { rows } = await db.owner.query(`select usename from pg_stat_activity where datname = current_database() and usename = 'tenantry_app' limit 1`);
   expect(rows).toEqual([{ usename: 'tenantry_app' }]); // it connected as the app role, not the owner
+  // Decorator metadata survived the build: entities load and save, the worker prepares a tenant.
+  const tenant = await readyTenant(url, 'built-acme');
+  await createProduct(url, { token: tenant.token }, 'BUILT-1');
+  const products = await gql(url, `{ products { edges { node { sku priceCents } } } }`, {}, { token: tenant.token });
+  expect(products.body.data.products.edges).toEqual([{ node: { sku: 'BUILT-1', priceCents: 1000 } }]);
   server.child.kill('SIGTERM');
   expect(await server.exited).toBe(0); // graceful shutdown
 }, 60_000);
@@ -73,3 +90,9 @@ test('in production it refuses to start without JWT_SECRET, saying so', async ()
   expect(await server.exited).toBe(1);
   expect(server.output()).toContain('JWT_SECRET is required in production');
 }, 60_000);
+
+test('the built CLI runs with production packages only', () => {
+  const cli = spawnSync(NODE, [...install.nodeArgs, 'dist/cli/main.js', '--help'], { cwd: install.dir, encoding: 'utf8' });
+  expect(cli.status).toBe(0);
+  expect(cli.stdout).toContain('migrate-schemas');
+});

@@ -6,7 +6,7 @@ import type { Options } from '@mikro-orm/postgresql';
 import { ProvisioningQueue, type ProvisioningOptions } from '../../src/jobs/provisioningQueue.js';
 import { createApp, type App } from '../../src/server/app.js';
 import { createLogger } from '../../src/server/logger.js';
-import { createOrm, type Orm } from '../../src/db/orm.js';
+import { createOrm, type Orm, servingConnectionOptions } from '../../src/db/orm.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
 
 export const JWT_SECRET = 'tenantry-test-jwt-secret-0123456789abcdef';
@@ -29,7 +29,7 @@ export const TEST_ENV: Readonly<Record<string, string>> = {
 
 export interface TestServer {
   readonly db: TestDatabase;
-  /** The ORM the server uses (the test database's, unless `orm` options were given). */
+  /** The ORM the server uses: its own, opened like production's from the configuration (pool size, timeouts). */
   readonly orm: Orm;
   readonly app: App;
   readonly queue: ProvisioningQueue;
@@ -44,10 +44,12 @@ export interface TestServerOptions {
   readonly worker?: boolean;
   readonly provisioning?: Partial<ProvisioningOptions>;
   readonly env?: Record<string, string>;
-  /** Extra MikroORM options for the server's own ORM (e.g. a query logger). */
+  /** Extra MikroORM options for the server's own ORM (e.g. a query logger, another `clientUrl`). */
   readonly orm?: Partial<Options>;
   /** Reuse a database instead of creating one (a second process-like server on the same data). */
   readonly db?: TestDatabase;
+  /** The password hasher (default: argon2id at the configuration's cost). */
+  readonly passwords?: PasswordHasher;
 }
 
 /** A real server on 127.0.0.1 with a random port, over its own test database. */
@@ -55,10 +57,10 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const db = options.db ?? (await createTestDatabase());
   const config = loadConfig({ ...TEST_ENV, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', ...options.env });
   const log = createLogger(config.logLevel);
-  const orm = options.orm ? await createOrm(db.appUrl, options.orm) : db.orm;
+  const orm = await createOrm(db.appUrl, { ...servingConnectionOptions(config.database), ...options.orm });
   const queue = await ProvisioningQueue.start(db.appUrl, orm, log, { baseDomain: BASE_DOMAIN, retryDelaySeconds: 1, ...options.provisioning });
   if (options.worker ?? true) await queue.work();
-  const app = await createApp({ config, orm, appUrl: db.appUrl, jwtSecret: JWT_SECRET, log, provisioner: queue, passwords: new PasswordHasher(config.passwordHashing) });
+  const app = await createApp({ config, orm, appUrl: db.appUrl, jwtSecret: JWT_SECRET, log, provisioner: queue, passwords: options.passwords ?? new PasswordHasher(config.passwordHashing) });
   const port = await app.listen(0, '127.0.0.1');
   return {
     db,
@@ -71,7 +73,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     close: async () => {
       await app.close();
       await queue.stop();
-      if (orm !== db.orm) await orm.close();
+      await orm.close();
       if (!options.db) await db.close();
     },
   };
