@@ -22,7 +22,9 @@ export interface PreparationStep {
  * whatever this table holds; the row is what `Tenant.domains` lists. Nothing another tenant holds can
  * fail this step: the one index that could refuse the row (verified hostnames) only sees another
  * tenant's row of that name if one was verified before BASE_DOMAIN covered it, and then the tenant goes
- * without the row (`on conflict do nothing`, which also makes a rerun a no-op).
+ * without the row (`on conflict do nothing`, which also makes a rerun a no-op). It runs in the tenant's
+ * scope: RLS lets the insert write this tenant's row only, and the primary check sees this tenant's rows
+ * only; the unique indexes see every row whatever RLS shows.
  */
 const primaryDomain: PreparationStep = {
   name: 'primary-domain',

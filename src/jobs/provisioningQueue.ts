@@ -5,6 +5,7 @@ import { PgBoss, type JobWithMetadata } from 'pg-boss';
 import type { Logger } from 'pino';
 import type { Orm } from '../db/orm.js';
 import { Tenant, TenantStatus } from '../entities/Tenant.js';
+import { inTenant } from '../filters/inTenant.js';
 import { JOB_SCHEMA } from '../migrations/Migration20261125001000JobQueue.js';
 import { failTenant, PREPARATION_STEPS, prepareTenant, type PreparationStep } from './prepareTenant.js';
 import type { Provisioner } from './provisioner.js';
@@ -145,19 +146,18 @@ export class ProvisioningQueue implements Provisioner {
    */
   async recover(): Promise<number> {
     const em = this.orm.em.fork({ clear: true }) as EntityManager;
-    // A tenant with migration checkpoints is being filled by the schema migrator (src/migrate), which
-    // owns its lifecycle: "preparing" it here would serve it READY and half-copied.
-    const stuck = await em.execute<{ id: string }[]>(
-      `select t.id from tenant t
-        where t.status in (?, ?) and not exists (select 1 from migration_checkpoint m where m.tenant_id = t.id)`,
-      [TenantStatus.PENDING, TenantStatus.PREPARING],
-    );
+    const candidates = await em.execute<{ id: string }[]>(`select id from tenant where status in (?, ?)`, [TenantStatus.PENDING, TenantStatus.PREPARING]);
     let enqueued = 0;
-    for (const { id } of stuck) {
-      const added = await em.fork({ clear: true }).transactional(async (tx) => {
+    for (const { id } of candidates) {
+      // In the tenant's own scope: its migration checkpoints are under RLS.
+      const added = await inTenant(this.orm, id, async (tx) => {
+        // A tenant with migration checkpoints is being filled by the schema migrator (src/migrate), which
+        // owns its lifecycle: "preparing" it here would serve it READY and half-copied.
+        const [{ migrating }] = await tx.execute<{ migrating: boolean }[]>('select exists (select 1 from migration_checkpoint where tenant_id = ?) as migrating', [id]);
+        if (migrating) return false;
         const tenant = await tx.findOne(Tenant, id, { lockMode: LockMode.PESSIMISTIC_WRITE });
         if (!tenant || (tenant.status !== TenantStatus.PENDING && tenant.status !== TenantStatus.PREPARING)) return false;
-        return this.enqueue(tx as EntityManager, id);
+        return this.enqueue(tx, id);
       });
       if (added) {
         enqueued++;

@@ -71,6 +71,7 @@ export class UserType {
   @Field(() => ID) id!: string;
   @Field() email!: string;
   @Field(() => Role) role!: Role;
+  @Field({ description: 'False once an ADMIN deactivated the account (setUserActive).' }) isActive!: boolean;
   @Field(() => TenantType, { nullable: true }) tenant?: TenantType | null;
   @Field() createdAt!: Date;
 }

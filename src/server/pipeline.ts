@@ -12,7 +12,7 @@ import {
   subscribe,
 } from 'graphql';
 import { ConnectionGate } from '../context/connectionGate.js';
-import { plainContext, type RequestContext, type RequestIdentity, requestLogger, runUnitOfWork, type Services } from '../context/requestContext.js';
+import { currentIdentity, plainContext, type RequestContext, type RequestIdentity, requestLogger, runUnitOfWork, type Services } from '../context/requestContext.js';
 import { AppError, badInput, statusForCode } from '../errors.js';
 import { admitCaller, auditSuperadminAccess } from '../schema/guards.js';
 import { analyzeOperation, enforceLimits, type OperationShape, SESSION_FIELDS } from '../schema/limits.js';
@@ -67,8 +67,9 @@ export interface OperationPipeline {
  *    token and tenant (`admitCaller`). Nothing here touches the database.
  * 2. run (`responseForOperation`): session fields outside any transaction (they open their own and
  *    hash passwords holding no connection); everything else as one unit of work in the tenant
- *    (`runUnitOfWork`), a superadmin's access audited inside it, once the tenant has a slot in the
- *    connection gate (its share of the pool); subscriptions on a plain context.
+ *    (`runUnitOfWork`: the caller's current role and active flag first, a superadmin's access audited
+ *    inside it), once the tenant has a slot in the connection gate (its share of the pool);
+ *    subscriptions on a plain context, the caller checked the same way first.
  * 3. observe (`willSendResponse`): the contract's HTTP status (and Retry-After), metrics, one log line.
  *
  * Errors are masked by `formatError` on every path: Apollo applies it to its own, `run` to execution's.
@@ -113,15 +114,17 @@ export async function createOperationPipeline(schema: GraphQLSchema, services: S
           const name = operationLabel(operation, fields);
           try {
             if (operation.operation === 'subscription') {
-              const result = await subscribe({ ...args, contextValue: plainContext(services, input.identity) });
+              // No unit of work outlives a subscription: the caller is checked as they are now on its own.
+              const result = await subscribe({ ...args, contextValue: plainContext(services, await currentIdentity(services, input.identity)) });
               if (!(Symbol.asyncIterator in result)) return single(format(result));
               input.outcome.stream = mapStream(result, format);
               return single({});
             }
             const sessionOnly = fields.every((f) => f === '__typename' || SESSION_FIELDS.has(f));
             const run = (ctx: RequestContext) => execute({ ...args, contextValue: ctx }) as Promise<ExecutionResult>;
+            // Session fields act on the session they start or present, never as the caller's token.
             const result = sessionOnly
-              ? await run(plainContext(services, input.identity))
+              ? await run(plainContext(services, { ...input.identity, principal: null, authError: null }))
               : await gate.run(gateKey(input.identity), () =>
                   runUnitOfWork(services, input.identity, async (ctx) => {
                     await auditSuperadminAccess(ctx, name);

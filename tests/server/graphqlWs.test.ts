@@ -118,8 +118,14 @@ test('sockets per user are capped at connection_init: 1013 TOO_MANY_CONNECTIONS,
   await third.sub.waitFor(1);
   expect(third.sub.failure).toMatchObject({ code: 1013, reason: 'TOO_MANY_CONNECTIONS' });
   expect(third.closes).toEqual([[1013, 'TOO_MANY_CONNECTIONS']]);
-  // Another user of the same tenant, on the same address, is not affected.
-  const colleague = hold(signToken({ sub: randomUUID(), role: 'MEMBER', tenantId }));
+  // Another user of the same tenant, on the same address, is not affected. A real row: every operation
+  // checks its caller's current role and active flag, so a token naming no user is refused.
+  const colleagueId = randomUUID();
+  await server.db.owner.query(`insert into "user" (id, tenant_id, email, role, password_hash, created_at) values ($1, $2, 'colleague@many-sockets.example.com', 'MEMBER', 'x', now())`, [
+    colleagueId,
+    tenantId,
+  ]);
+  const colleague = hold(signToken({ sub: colleagueId, role: 'MEMBER', tenantId }));
   expect((await colleague.sub.waitFor(1))[0].errors).toBeUndefined();
 
   await first.c.dispose();
