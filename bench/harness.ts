@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { mkdtemp, chmod, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -24,6 +25,8 @@ export interface BenchServer {
   readonly pg: EmbeddedServer;
   /** Superuser URL of a fresh database created for the caller. */
   createDatabase(name: string): Promise<string>;
+  /** The postmaster's process id (its backends are its children), or null when unknown. */
+  postgresPid(): number | null;
 }
 
 export async function startBenchServer(): Promise<BenchServer & { stop(): Promise<void> }> {
@@ -36,6 +39,13 @@ export async function startBenchServer(): Promise<BenchServer & { stop(): Promis
     createDatabase: async (name) => {
       await withClient(pg.url('postgres'), (c) => c.query(`create database "${name}"`));
       return pg.url(name);
+    },
+    postgresPid: () => {
+      try {
+        return Number(readFileSync(path.join(dir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]) || null;
+      } catch {
+        return null;
+      }
     },
     stop: async () => {
       await pg.stop();

@@ -1,36 +1,50 @@
-import { buildSchema, graphql, type GraphQLSchema } from 'graphql';
-import { createSecretKey } from 'node:crypto';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import jwt from 'jsonwebtoken';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { signAccessToken } from '../../src/auth/accessToken.js';
-import { PasswordHasher } from '../../src/auth/passwords.js';
-import { loadConfig } from '../../src/config.js';
 import { enableAppRoleLogin, migrate } from '../../src/db/database.js';
-import { createOrm } from '../../src/db/orm.js';
 import { Role } from '../../src/entities/User.js';
-import { ProvisioningQueue } from '../../src/jobs/provisioningQueue.js';
-import { createApp } from '../../src/server/app.js';
-import { createLogger } from '../../src/server/logger.js';
-import { median, ms, percentile, type BenchRow, type Scenario } from '../harness.js';
+import { cpuMsBetween, processCpuMs, processTreeCpuMs } from '../cpu.js';
+import { freePort, median, ms, percentile, type BenchRow, type Scenario } from '../harness.js';
 
+const ROOT = path.resolve(import.meta.dirname, '../..');
 const SECRET = 'bench-secret-bench-secret-bench-secret';
-const CONCURRENCY = Number(process.env.BENCH_API_CONCURRENCY ?? 8);
-const DURATION_MS = Number(process.env.BENCH_API_MS ?? 4000);
+const CONCURRENCY = Number(process.env.BENCH_API_CONCURRENCY ?? 16);
+const DURATION_MS = Number(process.env.BENCH_API_MS ?? 10_000);
+/** Timed runs per operation and side, interleaved (Tenantry, baseline, Tenantry, …); medians are reported. */
+const RUNS = Number(process.env.BENCH_API_RUNS ?? 3);
+/** Tenants seeded; requests go to each in turn. */
+const TENANTS = Number(process.env.BENCH_API_TENANTS ?? 1000);
 /** Requests per side in the rate limit row. */
 const RATE_SAMPLES = Number(process.env.BENCH_API_RATE_SAMPLES ?? 1000);
+/** A directory: Tenantry's child runs with `--cpu-prof` and writes its profile there when stopped. */
+const PROFILE_DIR = process.env.BENCH_API_PROF;
+
+/** Per tenant: 200 products, 100 customers, 300 orders of 3 lines (1,000 tenants: 200k, 100k, 300k, 900k rows). */
+const SIZE = { products: 200, customers: 100, orders: 300, linesPerOrder: 3 } as const;
 
 const OPERATIONS = [
   { name: '50 products by sku', query: '{ products(first: 50) { edges { node { id sku name priceCents } } } }' },
   { name: '20 orders + customer + lines + product', query: '{ orders(first: 20) { edges { node { number totalCents customer { name } lines { quantity unitPriceCents product { name } } } } } }' },
-  { name: 'one order by id', query: 'query($id: ID!) { order(id: $id) { number totalCents status } }' },
+  { name: 'one order by id + lines', query: 'query($id: ID!) { order(id: $id) { number totalCents status lines { quantity unitPriceCents } } }' },
 ] as const;
 
+/** What one request needs to name its tenant and check its answer. */
+interface TenantRequest {
+  readonly token: string;
+  readonly orderId: string;
+}
+
 /**
- * Tenantry's full stack (Apollo, type-graphql, context, filter, RLS, DataLoaders) against a
- * hand-written server answering the same GraphQL with graphql-js and explicit SQL on `pg`, with the
- * same per-request work: verify the JWT, one transaction, `set_config('app.tenant_id', …, true)`.
+ * Tenantry as production runs it (`node dist/server/main.js`, NODE_ENV=production, default pool and
+ * per-tenant limits, worker and rate limits off, logs silenced) against a hand-written graphql-js + `pg`
+ * server doing the same per-request security work (bench/api/baselineServer.ts), each in its own child
+ * process; the load generator runs here. Every answer is compared in full with the baseline's answer for
+ * the same tenant (the first pass over all tenants collects them), so a fast wrong answer counts as an
+ * error, and any error fails the scenario. CPU per request is read from /proc for each child (and for
+ * Postgres, all its processes) over the timed window only.
  */
 export const apiScenario: Scenario = {
   name: 'api',
@@ -38,195 +52,246 @@ export const apiScenario: Scenario = {
     const ownerUrl = await bench.createDatabase('bench_api');
     await migrate(ownerUrl);
     const appUrl = await enableAppRoleLogin(ownerUrl, 'bench-app-password');
-    const seed = await seedTenant(ownerUrl);
-    const token = signAccessToken(SECRET, { id: seed.userId, role: Role.ADMIN, tenantId: seed.tenantId }).token;
+    const seedStarted = performance.now();
+    const tenants = await seed(ownerUrl);
+    process.stderr.write(`api: ${TENANTS} tenants seeded in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s\n`);
+    build();
 
-    const log = createLogger('silent');
-    const orm = await createOrm(appUrl, { pool: { min: 0, max: 10 } });
-    const queue = await ProvisioningQueue.start(appUrl, orm, log, { baseDomain: 'bench.test' });
-    // The hand-written baseline counts no rate: Tenantry's limits are off, and measured apart below.
-    const tenantry = (env: Record<string, string>) => {
-      const config = loadConfig({ NODE_ENV: 'production', LOG_LEVEL: 'silent', BASE_DOMAIN: 'bench.test', ...env });
-      return createApp({ config, orm, appUrl, jwtSecret: SECRET, log, provisioner: queue, passwords: new PasswordHasher(config.passwordHashing) });
-    };
-    const app = await tenantry({ RATE_LIMIT_PER_MINUTE: '0', TENANT_RATE_LIMIT_PER_MINUTE: '0' });
-    const tenantryPort = await app.listen(0, '127.0.0.1');
-    // Limits on (user and tenant keys, both counted in Postgres), high enough never to refuse.
-    const limited = await tenantry({ RATE_LIMIT_PER_MINUTE: '100000000', TENANT_RATE_LIMIT_PER_MINUTE: '100000000' });
-    const limitedPort = await limited.listen(0, '127.0.0.1');
-    const baseline = await startBaseline(appUrl);
-
+    const env = { DATABASE_URL: ownerUrl, APP_DATABASE_URL: appUrl, JWT_SECRET: SECRET };
+    const tenantry = await startChild(['dist/server/main.js'], { ...env, RATE_LIMIT_PER_MINUTE: '0', TENANT_RATE_LIMIT_PER_MINUTE: '0' }, PROFILE_DIR);
+    const baseline = await startChild(['bench/api/baselineServer.ts'], env);
+    const postgresPid = bench.postgresPid();
     const rows: BenchRow[] = [];
     try {
       for (const op of OPERATIONS.filter((o) => !process.env.BENCH_API_ONLY || o.name.includes(process.env.BENCH_API_ONLY))) {
-        const body = JSON.stringify({ query: op.query, variables: { id: seed.orderId } });
-        const measured = await load(tenantryPort, body, token);
-        const base = await load(baseline.port, body, token);
-        rows.push({
-          scenario: `api: ${op.name}`,
-          measured: `${measured.rps.toFixed(0)} req/s, p50 ${measured.p50.toFixed(2)} ms, p99 ${measured.p99.toFixed(2)} ms`,
-          baseline: `${base.rps.toFixed(0)} req/s, p50 ${base.p50.toFixed(2)} ms, p99 ${base.p99.toFixed(2)} ms`,
-          ratio: base.rps / measured.rps,
-          note: `throughput ratio, ${CONCURRENCY} clients`,
-        });
+        const bodies = tenants.map((t) => JSON.stringify({ query: op.query, variables: { id: t.orderId } }));
+        // One pass over every tenant on each side: the expected answers, and both sides warmed up.
+        const expected = await pass(baseline.port, tenants, bodies);
+        const tenantryAnswers = await pass(tenantry.port, tenants, bodies);
+        const differs = tenantryAnswers.findIndex((a, i) => a !== expected[i]);
+        if (differs >= 0) throw new Error(`api: ${op.name}: Tenantry's answer differs from the baseline's\n${tenantryAnswers[differs].slice(0, 500)}\n${expected[differs].slice(0, 500)}`);
+        const runs: { tenantry: Run; baseline: Run }[] = [];
+        for (let i = 0; i < RUNS; i++) {
+          const t = await load(tenantry, tenants, bodies, expected, postgresPid);
+          const b = await load(baseline, tenants, bodies, expected, postgresPid);
+          runs.push({ tenantry: t, baseline: b });
+        }
+        rows.push(operationRow(op.name, runs));
       }
       const rateRow = 'one order by id, rate limit on vs off';
-      if (!process.env.BENCH_API_ONLY || rateRow.includes(process.env.BENCH_API_ONLY)) {
-        // One request at a time, the two servers alternating, so load from elsewhere on the machine
-        // hits both alike: the latency a rate-limited operation adds (its counter round trips).
-        const body = JSON.stringify({ query: OPERATIONS[2].query, variables: { id: seed.orderId } });
-        const agents = [new http.Agent({ keepAlive: true, maxSockets: 1 }), new http.Agent({ keepAlive: true, maxSockets: 1 })];
-        const [sendOn, sendOff] = [sender(limitedPort, body, token, agents[0]), sender(tenantryPort, body, token, agents[1])];
-        const on: number[] = [];
-        const off: number[] = [];
-        for (let i = 0; i < 100; i++) await Promise.all([sendOn(), sendOff()]); // warm-up
-        for (let i = 0; i < RATE_SAMPLES; i++) {
-          for (const [send, into] of [[sendOn, on], [sendOff, off]] as const) {
-            const t = performance.now();
-            await send();
-            into.push(performance.now() - t);
-          }
-        }
-        agents.forEach((a) => a.destroy());
-        rows.push({
-          scenario: `api: ${rateRow}`,
-          measured: `p50 ${ms(median(on))}, p99 ${ms(percentile(on, 99))}`,
-          baseline: `p50 ${ms(median(off))}, p99 ${ms(percentile(off, 99))}`,
-          ratio: median(on) / median(off),
-          note: `latency, one client, ${RATE_SAMPLES} interleaved requests each; user + tenant counters in Postgres vs none`,
-        });
-      }
+      if (!process.env.BENCH_API_ONLY || rateRow.includes(process.env.BENCH_API_ONLY)) rows.push(await rateLimitRow(rateRow, env, tenantry.port, tenants[0]));
     } finally {
-      await app.close();
-      await limited.close();
-      await queue.stop();
-      await orm.close();
-      await baseline.close();
+      await tenantry.stop();
+      await baseline.stop();
     }
     return rows;
   },
 };
 
-async function seedTenant(ownerUrl: string) {
-  const pool = new pg.Pool({ connectionString: ownerUrl, max: 1 });
-  const { rows: [t] } = await pool.query(`insert into tenant (id, name, slug, status, created_at) values (gen_random_uuid(), 'Bench', 'bench', 'READY', now()) returning id`);
-  const { rows: [u] } = await pool.query(`insert into "user" (id, tenant_id, email, role, password_hash, created_at) values (gen_random_uuid(), $1, 'bench@example.com', 'ADMIN', 'x', now()) returning id`, [t.id]);
-  await pool.query(`insert into product (tenant_id, id, sku, name, price_cents, created_at, updated_at)
-    select $1, gen_random_uuid(), 'SKU-' || lpad(i::text, 5, '0'), 'Product ' || i, i * 10, now(), now() from generate_series(1, 500) i`, [t.id]);
-  await pool.query(`insert into customer (tenant_id, id, name, email, created_at)
-    select $1, gen_random_uuid(), 'Customer ' || i, 'c' || i || '@example.com', now() from generate_series(1, 100) i`, [t.id]);
-  await pool.query(`insert into "order" (tenant_id, id, number, status, customer_id, total_cents, created_at)
-    select $1, gen_random_uuid(), i, 'OPEN', (select id from customer where tenant_id = $1 order by name offset (i % 100) limit 1), 100, now() from generate_series(1, 1000) i`, [t.id]);
-  await pool.query(`insert into order_line (tenant_id, id, order_id, product_id, quantity, unit_price_cents)
-    select o.tenant_id, gen_random_uuid(), o.id, (select id from product where tenant_id = $1 order by sku offset ((o.number * k) % 500) limit 1), k, 50
-      from "order" o, generate_series(1, 2) k where o.tenant_id = $1`, [t.id]);
-  await pool.query(`insert into order_counter (tenant_id, id, last_number) values ($1, gen_random_uuid(), 1000)`, [t.id]);
-  await pool.query('analyze');
-  const { rows: [o] } = await pool.query(`select id from "order" where tenant_id = $1 and number = 500`, [t.id]);
-  await pool.end();
-  return { tenantId: t.id as string, userId: u.id as string, orderId: o.id as string };
+function operationRow(name: string, runs: { tenantry: Run; baseline: Run }[]): BenchRow {
+  const side = (pick: (r: { tenantry: Run; baseline: Run }) => Run) => {
+    const all = runs.map(pick);
+    const cpu = (f: (r: Run) => number | null) => (all.some((r) => f(r) === null) ? '-' : `${median(all.map((r) => f(r)!)).toFixed(2)} ms`);
+    return `${median(all.map((r) => r.rps)).toFixed(0)} req/s, p50 ${ms(median(all.map((r) => r.p50)))}, p99 ${ms(median(all.map((r) => r.p99)))}; CPU/req: node ${cpu((r) => r.nodeCpuMs)}, postgres ${cpu((r) => r.postgresCpuMs)}`;
+  };
+  const ratios = runs.map((r) => r.baseline.rps / r.tenantry.rps);
+  const p99Ratio = median(runs.map((r) => r.tenantry.p99 / r.baseline.p99));
+  return {
+    scenario: `api: ${name}`,
+    measured: side((r) => r.tenantry),
+    baseline: side((r) => r.baseline),
+    ratio: median(ratios),
+    note: `throughput ratio, median of ${runs.length} interleaved ${DURATION_MS / 1000} s runs (${ratios.map((r) => `×${r.toFixed(2)}`).join(' ')}), ${CONCURRENCY} clients over ${TENANTS} tenants; p99 ×${p99Ratio.toFixed(2)}; goal ≤ ×2.00 and p99 ≤ ×2.00`,
+  };
 }
 
-/** One POST of `body` with the token; rejects unless it is a 200 without errors. */
-function sender(port: number, body: string, token: string, agent: http.Agent) {
-  return () =>
-    new Promise<void>((resolve, reject) => {
-      const req = http.request({ port, host: '127.0.0.1', path: '/graphql', method: 'POST', agent, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'content-length': Buffer.byteLength(body) } }, (res) => {
-        let text = '';
-        res.on('data', (c) => (text += c));
-        res.on('end', () => (res.statusCode === 200 && !text.includes('"errors"') ? resolve() : reject(new Error(`${res.statusCode} ${text.slice(0, 300)}`))));
-      });
-      req.on('error', reject);
-      req.end(body);
+/**
+ * 1,000 tenants (BENCH_API_TENANTS), each READY with an ADMIN, SIZE's rows and an order counter,
+ * inserted set-based as the owner (ids drawn once into temporary tables, so relations join on them).
+ */
+async function seed(ownerUrl: string): Promise<TenantRequest[]> {
+  const client = new pg.Client({ connectionString: ownerUrl });
+  await client.connect();
+  try {
+    const q = (sql: string, params: unknown[] = []) => client.query(sql, params);
+    await q(`create temp table bt as select n, gen_random_uuid() as id from generate_series(1, $1::int) n`, [TENANTS]);
+    await q(`insert into tenant (id, name, slug, status, created_at) select id, 'Bench ' || n, 'bench-' || n, 'READY', now() from bt`);
+    await q(`create temp table bu as select bt.id as tenant_id, bt.n, gen_random_uuid() as id from bt`);
+    await q(`insert into "user" (id, tenant_id, email, role, password_hash, created_at) select id, tenant_id, 'admin@bench-' || n || '.test', 'ADMIN', 'x', now() from bu`);
+    for (const [table, count] of [['bp', SIZE.products], ['bc', SIZE.customers], ['bo', SIZE.orders]] as const) {
+      await q(`create temp table ${table} as select bt.id as tenant_id, i, gen_random_uuid() as id from bt, generate_series(1, $1::int) i`, [count]);
+      await q(`create index on ${table} (tenant_id, i)`);
+      await q(`analyze ${table}`);
+    }
+    await q(`insert into product (tenant_id, id, sku, name, price_cents, created_at, updated_at)
+      select tenant_id, id, 'SKU-' || lpad(i::text, 5, '0'), 'Product ' || i, i * 10, now(), now() from bp order by tenant_id, id`);
+    await q(`insert into customer (tenant_id, id, name, email, created_at)
+      select tenant_id, id, 'Customer ' || lpad(i::text, 3, '0'), 'c' || i || '@example.com', now() from bc order by tenant_id, id`);
+    await q(`insert into "order" (tenant_id, id, number, status, customer_id, total_cents, created_at)
+      select o.tenant_id, o.id, o.i, 'OPEN', c.id, 100 * o.i, now() from bo o join bc c on c.tenant_id = o.tenant_id and c.i = o.i % $1::int + 1 order by o.tenant_id, o.id`, [SIZE.customers]);
+    await q(`insert into order_line (tenant_id, id, order_id, product_id, quantity, unit_price_cents)
+      select o.tenant_id, gen_random_uuid(), o.id, p.id, k, 10 * p.i from bo o cross join generate_series(1, $1::int) k
+        join bp p on p.tenant_id = o.tenant_id and p.i = (o.i * k) % $2::int + 1 order by o.tenant_id`, [SIZE.linesPerOrder, SIZE.products]);
+    await q(`insert into order_counter (tenant_id, id, last_number) select id, gen_random_uuid(), $1::int from bt`, [SIZE.orders]);
+    await q('analyze');
+    const { rows } = await q(`select u.id as user_id, u.tenant_id, o.id as order_id from bu u join bo o on o.tenant_id = u.tenant_id and o.i = $1::int order by u.n`, [SIZE.orders / 2]);
+    return rows.map((r) => ({ token: signAccessToken(SECRET, { id: r.user_id, role: Role.ADMIN, tenantId: r.tenant_id }).token, orderId: r.order_id }));
+  } finally {
+    await client.end();
+  }
+}
+
+/** dist/ built from the current sources (what production runs). */
+function build(): void {
+  const result = spawnSync(process.execPath, ['scripts/build.ts', '--if-stale'], { cwd: ROOT, encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`build failed: ${result.stderr}`);
+}
+
+interface Child {
+  readonly port: number;
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+/** A server in a child process (production mode, worker off, logs silenced); resolves once /readyz answers 200. */
+async function startChild(args: string[], env: Record<string, string>, profileDir?: string): Promise<Child> {
+  const port = await freePort();
+  const child: ChildProcess = spawn(process.execPath, [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, NODE_ENV: 'production', PORT: String(port), RUN_WORKER: 'false', LOG_LEVEL: 'silent', BASE_DOMAIN: 'bench.test', ...env },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status === 200, () => false);
+    if (ready) break;
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`${args.join(' ')} did not become ready`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return {
+    port,
+    pid: child.pid!,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** One POST of `body` with the token: its status and body. */
+function post(port: number, body: string, token: string, agent: http.Agent): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ port, host: '127.0.0.1', path: '/graphql', method: 'POST', agent, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'content-length': Buffer.byteLength(body) } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
     });
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
-/** Fixed concurrency for a fixed time: throughput and latency percentiles. */
-async function load(port: number, body: string, token: string) {
+/** Every tenant's request once, CONCURRENCY at a time: the answers, in tenant order. Anything but a 200 without errors throws. */
+async function pass(port: number, tenants: TenantRequest[], bodies: string[]): Promise<string[]> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
-  const send = sender(port, body, token, agent);
-  for (let i = 0; i < 50; i++) await send(); // warm-up
-  const latencies: number[] = [];
-  const deadline = performance.now() + DURATION_MS;
-  const started = performance.now();
+  const answers: string[] = new Array(tenants.length);
+  let next = 0;
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
-      while (performance.now() < deadline) {
+      for (let i = next++; i < tenants.length; i = next++) {
+        const r = await post(port, bodies[i], tenants[i].token, agent);
+        if (r.status !== 200 || r.text.includes('"errors"')) throw new Error(`${r.status} ${r.text.slice(0, 300)}`);
+        answers[i] = r.text.trimEnd(); // Apollo ends its JSON with a newline
+      }
+    }),
+  );
+  agent.destroy();
+  return answers;
+}
+
+interface Run {
+  readonly rps: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly nodeCpuMs: number | null;
+  readonly postgresCpuMs: number | null;
+}
+
+/**
+ * CONCURRENCY keep-alive clients for DURATION_MS, each request for the next tenant in turn, every answer
+ * checked against the expected one: throughput, latency percentiles, and the CPU the server's process
+ * and Postgres spent per request in that window.
+ */
+async function load(server: Child, tenants: TenantRequest[], bodies: string[], expected: string[], postgresPid: number | null): Promise<Run> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const latencies: number[] = [];
+  let next = 0;
+  let wrong: string | undefined;
+  const cpu = () => ({ node: processCpuMs(server.pid), postgres: postgresPid === null ? null : processTreeCpuMs(postgresPid) });
+  const before = cpu();
+  const started = performance.now();
+  const deadline = started + DURATION_MS;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (performance.now() < deadline && wrong === undefined) {
+        const i = next++ % tenants.length;
         const t = performance.now();
-        await send();
+        const r = await post(server.port, bodies[i], tenants[i].token, agent);
         latencies.push(performance.now() - t);
+        if (r.status !== 200 || r.text.trimEnd() !== expected[i]) wrong = `${r.status} ${r.text.slice(0, 300)}`;
       }
     }),
   );
   const seconds = (performance.now() - started) / 1000;
+  const after = cpu();
   agent.destroy();
-  return { rps: latencies.length / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+  if (wrong !== undefined) throw new Error(`a wrong answer under load: ${wrong}`);
+  const n = latencies.length;
+  return {
+    rps: n / seconds,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    nodeCpuMs: before.node === null || after.node === null ? null : (after.node - before.node) / n,
+    postgresCpuMs: before.postgres === null || after.postgres === null ? null : cpuMsBetween(before.postgres, after.postgres) / n,
+  };
 }
 
-const BASELINE_SDL = `
-  type Product { id: ID! sku: String! name: String! priceCents: Int! }
-  type Customer { name: String! }
-  type OrderLine { quantity: Int! unitPriceCents: Int! product: Product! }
-  type Order { number: Int! totalCents: Int! status: String! customer: Customer! lines: [OrderLine!]! }
-  type ProductEdge { node: Product! }  type ProductConnection { edges: [ProductEdge!]! }
-  type OrderEdge { node: Order! }  type OrderConnection { edges: [OrderEdge!]! }
-  type Query { products(first: Int): ProductConnection! orders(first: Int): OrderConnection! order(id: ID!): Order }`;
-
-/** The hand-written server: explicit SQL, three queries for the orders page (page, lines, products+customers). */
-async function startBaseline(appUrl: string) {
-  const pool = new pg.Pool({ connectionString: appUrl, max: 10 });
-  const schema: GraphQLSchema = buildSchema(BASELINE_SDL);
-  const key = createSecretKey(Buffer.from(SECRET)); // the same key handling as Tenantry's
-  const rootValue = {
-    products: async ({ first }: { first: number }, ctx: { db: pg.PoolClient }) => {
-      const { rows } = await ctx.db.query('select id, sku, name, price_cents as "priceCents" from product order by sku limit $1', [first]);
-      return { edges: rows.map((node) => ({ node })) };
-    },
-    orders: async ({ first }: { first: number }, ctx: { db: pg.PoolClient }) => {
-      const { rows: orders } = await ctx.db.query(
-        `select o.id, o.number, o.total_cents as "totalCents", o.status, c.name as customer_name
-           from "order" o join customer c on c.tenant_id = o.tenant_id and c.id = o.customer_id order by o.number desc limit $1`,
-        [first],
-      );
-      const { rows: lines } = await ctx.db.query(
-        `select l.order_id, l.quantity, l.unit_price_cents as "unitPriceCents", p.name as product_name
-           from order_line l join product p on p.tenant_id = l.tenant_id and p.id = l.product_id where l.order_id = any($1::uuid[])`,
-        [orders.map((o) => o.id)],
-      );
-      return {
-        edges: orders.map((o) => ({
-          node: { ...o, customer: { name: o.customer_name }, lines: lines.filter((l) => l.order_id === o.id).map((l) => ({ ...l, product: { name: l.product_name } })) },
-        })),
-      };
-    },
-    order: async ({ id }: { id: string }, ctx: { db: pg.PoolClient }) => {
-      const { rows } = await ctx.db.query('select number, total_cents as "totalCents", status from "order" where id = $1', [id]);
-      return rows[0] ?? null;
-    },
-  };
-  const server = http.createServer((req, res) => {
-    let raw = '';
-    req.on('data', (c) => (raw += c));
-    req.on('end', async () => {
-      const { query, variables } = JSON.parse(raw);
-      const claims = jwt.verify((req.headers.authorization ?? '').slice(7), key, { algorithms: ['HS256'] }) as { tenantId: string };
-      const db = await pool.connect();
-      try {
-        await db.query('begin');
-        await db.query(`select set_config('app.tenant_id', $1, true)`, [claims.tenantId]);
-        const result = await graphql({ schema, source: query, rootValue, contextValue: { db }, variableValues: variables });
-        await db.query('commit');
-        res.setHeader('content-type', 'application/json');
-        res.end(JSON.stringify(result));
-      } catch (err) {
-        await db.query('rollback');
-        res.statusCode = 500;
-        res.end(String(err));
-      } finally {
-        db.release();
+/**
+ * One request at a time, a second Tenantry with limits on (user and tenant keys, both counted in
+ * Postgres, high enough never to refuse) alternating with the one without, so load from elsewhere on
+ * the machine hits both alike: the latency a rate-limited operation adds (its counter round trips).
+ */
+async function rateLimitRow(name: string, env: Record<string, string>, offPort: number, tenant: TenantRequest): Promise<BenchRow> {
+  const limited = await startChild(['dist/server/main.js'], { ...env, RATE_LIMIT_PER_MINUTE: '100000000', TENANT_RATE_LIMIT_PER_MINUTE: '100000000' });
+  try {
+    const body = JSON.stringify({ query: OPERATIONS[2].query, variables: { id: tenant.orderId } });
+    const agents = [new http.Agent({ keepAlive: true, maxSockets: 1 }), new http.Agent({ keepAlive: true, maxSockets: 1 })];
+    const send = (port: number, agent: http.Agent) => async () => {
+      const r = await post(port, body, tenant.token, agent);
+      if (r.status !== 200 || r.text.includes('"errors"')) throw new Error(`${r.status} ${r.text.slice(0, 300)}`);
+    };
+    const [sendOn, sendOff] = [send(limited.port, agents[0]), send(offPort, agents[1])];
+    const on: number[] = [];
+    const off: number[] = [];
+    for (let i = 0; i < 100; i++) await Promise.all([sendOn(), sendOff()]); // warm-up
+    for (let i = 0; i < RATE_SAMPLES; i++) {
+      for (const [fn, into] of [[sendOn, on], [sendOff, off]] as const) {
+        const t = performance.now();
+        await fn();
+        into.push(performance.now() - t);
       }
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { port: (server.address() as AddressInfo).port, close: async () => { server.close(); await pool.end(); } };
+    }
+    agents.forEach((a) => a.destroy());
+    return {
+      scenario: `api: ${name}`,
+      measured: `p50 ${ms(median(on))}, p99 ${ms(percentile(on, 99))}`,
+      baseline: `p50 ${ms(median(off))}, p99 ${ms(percentile(off, 99))}`,
+      ratio: median(on) / median(off),
+      note: `latency, one client, ${RATE_SAMPLES} interleaved requests each; user + tenant counters in Postgres vs none`,
+    };
+  } finally {
+    await limited.stop();
+  }
 }
