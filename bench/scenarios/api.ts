@@ -1,5 +1,7 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
@@ -17,10 +19,16 @@ const DURATION_MS = Number(process.env.BENCH_API_MS ?? 10_000);
 const RUNS = Number(process.env.BENCH_API_RUNS ?? 3);
 /** Tenants seeded; requests go to each in turn. */
 const TENANTS = Number(process.env.BENCH_API_TENANTS ?? 1000);
-/** Requests per side in the rate limit row. */
+/** Requests per side in the rate limit row (0: no such row). */
 const RATE_SAMPLES = Number(process.env.BENCH_API_RATE_SAMPLES ?? 1000);
 /** A directory: Tenantry's child runs with `--cpu-prof` and writes its profile there when stopped. */
 const PROFILE_DIR = process.env.BENCH_API_PROF;
+/**
+ * A commit (or any git revision): Tenantry as built from it runs as a third child, interleaved with the
+ * other two, and each operation gets a row "this tree vs <revision>": a lever's before and after under
+ * the same load from elsewhere on the machine.
+ */
+const BEFORE = process.env.BENCH_API_BEFORE;
 
 /** Per tenant: 200 products, 100 customers, 300 orders of 3 lines (1,000 tenants: 200k, 100k, 300k, 900k rows). */
 const SIZE = { products: 200, customers: 100, orders: 300, linesPerOrder: 3 } as const;
@@ -58,8 +66,10 @@ export const apiScenario: Scenario = {
     build();
 
     const env = { DATABASE_URL: ownerUrl, APP_DATABASE_URL: appUrl, JWT_SECRET: SECRET };
-    const tenantry = await startChild(['dist/server/main.js'], { ...env, RATE_LIMIT_PER_MINUTE: '0', TENANT_RATE_LIMIT_PER_MINUTE: '0' }, PROFILE_DIR);
+    const unlimited = { ...env, RATE_LIMIT_PER_MINUTE: '0', TENANT_RATE_LIMIT_PER_MINUTE: '0' };
+    const tenantry = await startChild(['dist/server/main.js'], unlimited, PROFILE_DIR);
     const baseline = await startChild(['bench/api/baselineServer.ts'], env);
+    const before = BEFORE ? await startChild(['dist/server/main.js'], unlimited, undefined, checkout(BEFORE)) : undefined;
     const postgresPid = bench.postgresPid();
     const rows: BenchRow[] = [];
     try {
@@ -70,25 +80,30 @@ export const apiScenario: Scenario = {
         const tenantryAnswers = await pass(tenantry.port, tenants, bodies);
         const differs = tenantryAnswers.findIndex((a, i) => a !== expected[i]);
         if (differs >= 0) throw new Error(`api: ${op.name}: Tenantry's answer differs from the baseline's\n${tenantryAnswers[differs].slice(0, 500)}\n${expected[differs].slice(0, 500)}`);
+        if (before) await pass(before.port, tenants, bodies); // warmed up like the others
         const runs: { tenantry: Run; baseline: Run }[] = [];
+        const beforeRuns: { tenantry: Run; baseline: Run }[] = [];
         for (let i = 0; i < RUNS; i++) {
           const t = await load(tenantry, tenants, bodies, expected, postgresPid);
           const b = await load(baseline, tenants, bodies, expected, postgresPid);
           runs.push({ tenantry: t, baseline: b });
+          if (before) beforeRuns.push({ tenantry: t, baseline: await load(before, tenants, bodies, expected, postgresPid) });
         }
         rows.push(operationRow(op.name, runs));
+        if (before) rows.push(operationRow(`${op.name}, this tree vs ${BEFORE}`, beforeRuns, false));
       }
       const rateRow = 'one order by id, rate limit on vs off';
-      if (!process.env.BENCH_API_ONLY || rateRow.includes(process.env.BENCH_API_ONLY)) rows.push(await rateLimitRow(rateRow, env, tenantry.port, tenants[0]));
+      if (RATE_SAMPLES > 0 && (!process.env.BENCH_API_ONLY || rateRow.includes(process.env.BENCH_API_ONLY))) rows.push(await rateLimitRow(rateRow, env, tenantry.port, tenants[0]));
     } finally {
       await tenantry.stop();
       await baseline.stop();
+      await before?.stop();
     }
     return rows;
   },
 };
 
-function operationRow(name: string, runs: { tenantry: Run; baseline: Run }[]): BenchRow {
+function operationRow(name: string, runs: { tenantry: Run; baseline: Run }[], goal = true): BenchRow {
   const side = (pick: (r: { tenantry: Run; baseline: Run }) => Run) => {
     const all = runs.map(pick);
     const cpu = (f: (r: Run) => number | null) => (all.some((r) => f(r) === null) ? '-' : `${median(all.map((r) => f(r)!)).toFixed(2)} ms`);
@@ -101,7 +116,7 @@ function operationRow(name: string, runs: { tenantry: Run; baseline: Run }[]): B
     measured: side((r) => r.tenantry),
     baseline: side((r) => r.baseline),
     ratio: median(ratios),
-    note: `throughput ratio, median of ${runs.length} interleaved ${DURATION_MS / 1000} s runs (${ratios.map((r) => `×${r.toFixed(2)}`).join(' ')}), ${CONCURRENCY} clients over ${TENANTS} tenants; p99 ×${p99Ratio.toFixed(2)}; goal ≤ ×2.00 and p99 ≤ ×2.00`,
+    note: `throughput ratio, median of ${runs.length} interleaved ${DURATION_MS / 1000} s runs (${ratios.map((r) => `×${r.toFixed(2)}`).join(' ')}), ${CONCURRENCY} clients over ${TENANTS} tenants; p99 ×${p99Ratio.toFixed(2)}${goal ? '; goal ≤ ×2.00 and p99 ≤ ×2.00' : ''}`,
   };
 }
 
@@ -141,10 +156,23 @@ async function seed(ownerUrl: string): Promise<TenantRequest[]> {
   }
 }
 
-/** dist/ built from the current sources (what production runs). */
-function build(): void {
-  const result = spawnSync(process.execPath, ['scripts/build.ts', '--if-stale'], { cwd: ROOT, encoding: 'utf8' });
+/** dist/ built from the current sources (what production runs), in `root`. */
+function build(root = ROOT): void {
+  const result = spawnSync(process.execPath, ['scripts/build.ts', '--if-stale'], { cwd: root, encoding: 'utf8' });
   if (result.status !== 0) throw new Error(`build failed: ${result.stderr}`);
+}
+
+/**
+ * `revision`'s tree in a temporary directory (removed when the bench exits), built, with this
+ * checkout's node_modules: the same packages, another version of the code.
+ */
+function checkout(revision: string): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'tenantry-bench-before-'));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  execFileSync('sh', ['-c', `git archive ${JSON.stringify(revision)} | tar -x -C ${JSON.stringify(dir)}`], { cwd: ROOT });
+  symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
+  build(dir);
+  return dir;
 }
 
 interface Child {
@@ -154,10 +182,10 @@ interface Child {
 }
 
 /** A server in a child process (production mode, worker off, logs silenced); resolves once /readyz answers 200. */
-async function startChild(args: string[], env: Record<string, string>, profileDir?: string): Promise<Child> {
+async function startChild(args: string[], env: Record<string, string>, profileDir?: string, cwd = ROOT): Promise<Child> {
   const port = await freePort();
   const child: ChildProcess = spawn(process.execPath, [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...args], {
-    cwd: ROOT,
+    cwd,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, NODE_ENV: 'production', PORT: String(port), RUN_WORKER: 'false', LOG_LEVEL: 'silent', BASE_DOMAIN: 'bench.test', ...env },
     stdio: ['ignore', 'inherit', 'inherit'],
   });

@@ -7,13 +7,14 @@ import type { Config } from '../config.js';
 import type { Orm } from '../db/orm.js';
 import type { DnsChallenge } from '../domains/dnsChallenge.js';
 import type { Tenant } from '../entities/Tenant.js';
-import { Role, User } from '../entities/User.js';
-import { AppError, unauthenticated } from '../errors.js';
+import { Role } from '../entities/User.js';
+import { AppError } from '../errors.js';
 import { inTenant } from '../filters/inTenant.js';
 import type { TenantEvents } from '../jobs/tenantEvents.js';
 import type { Provisioner } from '../jobs/provisioner.js';
 import { createLoaders, type Loaders } from '../schema/loaders.js';
-import { resolveTenant, type TenantHints } from './resolveTenant.js';
+import { currentState, currentStateRead } from './currentState.js';
+import { resolveTenant, type TenantHints, type TenantName } from './resolveTenant.js';
 
 /** Process-wide collaborators a request can use. */
 export interface Services {
@@ -35,16 +36,25 @@ export interface RequestIdentity {
   readonly principal: Principal | null;
   /** A token was sent but is bad or expired: refused for every non-public operation. */
   readonly authError: AppError | null;
-  /** The resolved tenant, in whatever status; null when none is named. */
-  readonly tenant: Tenant | null;
-  /** Why the request may not act in a tenant at all (mismatch, unknown, inactive). */
+  /**
+   * The tenant the request acts in, as its token, header or Host names it; null when none is named.
+   * Whether it exists and is active is read as its unit of work opens (`RequestContext.tenant`).
+   */
+  readonly tenantId: string | null;
+  /** Why the request may not act in a tenant at all, as far as known before its unit of work (unknown, malformed). */
   readonly tenantError: AppError | null;
+  /** With a token's tenant: what the header or Host names, checked against it as the unit of work opens. */
+  readonly namedTenant: TenantName | null;
+  /** With a token's tenant: a malformed header, raised as the unit of work opens. */
+  readonly namedTenantError: AppError | null;
   readonly hints: TenantHints;
   /** The client's address (proxies trusted per TRUST_PROXY): anonymous callers are rate-limited by it. */
   readonly address: string;
 }
 
 export interface RequestContext extends RequestIdentity {
+  /** The request's tenant as its unit of work read it first; null without one (and outside a unit of work). */
+  readonly tenant: Tenant | null;
   readonly services: Services;
   readonly log: Logger;
   /** The unit of work's EntityManager: tenant-scoped (filter + RLS) when `tenant` is set. */
@@ -72,68 +82,68 @@ export async function identify(services: Services, input: { authorization?: unkn
     }
   }
   const em = services.orm.em.fork({ clear: true }) as EntityManager;
-  const { tenant, error } = await resolveTenant(em, principal, input.hints, services.config.baseDomain);
-  return { requestId, principal, authError, tenant, tenantError: error, hints: input.hints, address: input.address };
+  const { tenantId, error, named, namedError } = await resolveTenant(em, principal, input.hints, services.config.baseDomain);
+  return { requestId, principal, authError, tenantId, tenantError: error, namedTenant: named, namedTenantError: namedError, hints: input.hints, address: input.address };
 }
 
 /** The logger of one request or operation: every line carries its request, tenant and user ids. */
 export function requestLogger(services: Services, identity: RequestIdentity): Logger {
-  return services.log.child({ requestId: identity.requestId, tenantId: identity.tenant?.id, userId: identity.principal?.userId });
+  return services.log.child({ requestId: identity.requestId, tenantId: identity.tenantId ?? undefined, userId: identity.principal?.userId });
 }
 
-function contextOf(services: Services, identity: RequestIdentity, log: Logger, em: EntityManager): RequestContext {
+function contextOf(services: Services, identity: RequestIdentity, tenant: Tenant | null, log: Logger, em: EntityManager): RequestContext {
   const superadmin = identity.principal?.role === Role.SUPERADMIN ? { orm: services.orm, actorId: identity.principal.userId } : undefined;
-  return { ...identity, services, log, em, loaders: createLoaders(em, superadmin) };
+  return { ...identity, tenant, services, log, em, loaders: createLoaders(em, superadmin) };
 }
 
 /**
  * A context outside any transaction and tenant scope: tenant-owned data is unreachable (filter and RLS
  * both refuse), shared tables and the platform escape hatch remain. For requests without a tenant, and
- * for subscriptions, which outlive any transaction.
+ * for subscriptions, which outlive any transaction (with the tenant `currentIdentity` read).
  */
-export function plainContext(services: Services, identity: RequestIdentity, log = requestLogger(services, identity)): RequestContext {
-  return contextOf(services, identity, log, services.orm.em.fork({ clear: true }) as EntityManager);
+export function plainContext(services: Services, identity: RequestIdentity, tenant: Tenant | null = null, log = requestLogger(services, identity)): RequestContext {
+  return contextOf(services, identity, tenant, log, services.orm.em.fork({ clear: true }) as EntityManager);
+}
+
+/** The request's tenant id with what its opening read needs; null when the request acts in no tenant. */
+function stateQuestion(identity: RequestIdentity) {
+  if (!identity.tenantId || identity.tenantError) return null;
+  return { tenantId: identity.tenantId, principal: identity.principal, named: identity.namedTenant, namedError: identity.namedTenantError };
 }
 
 /**
- * The caller as they are now, not as their token says (the token's role is not trusted alone): one
- * primary-key read of the user inside the tenant's scope (filter and RLS). A demoted user acts with
- * their current role; a deactivated (or deleted) one is UNAUTHENTICATED from their next operation on.
- * Superadmins are platform rows that no API demotes or deactivates: their token is taken as it is.
- * The one place this check lives, so it can be folded into the transaction's first round trip.
+ * The request's tenant and caller as they are now, for operations that run outside a unit of work
+ * (subscriptions): the same opening read in a transaction of its own in the tenant. Null without a tenant.
  */
-export async function currentPrincipal(em: EntityManager, principal: Principal): Promise<Principal> {
-  if (!principal.tenantId) return principal;
-  const user = await em.findOne(User, principal.userId);
-  if (!user?.isActive) throw unauthenticated('This account is not active');
-  return user.role === principal.role ? principal : { ...principal, role: user.role };
-}
-
-/**
- * `identity` with the caller as they are now, for operations that run outside a unit of work
- * (subscriptions): `currentPrincipal` in a transaction of its own in the caller's tenant.
- */
-export async function currentIdentity(services: Services, identity: RequestIdentity): Promise<RequestIdentity> {
-  const { principal } = identity;
-  if (!principal?.tenantId) return identity;
-  return { ...identity, principal: await inTenant(services.orm, principal.tenantId, (em) => currentPrincipal(em, principal)) };
+export async function currentIdentity(services: Services, identity: RequestIdentity): Promise<{ identity: RequestIdentity; tenant: Tenant | null }> {
+  const question = stateQuestion(identity);
+  if (!question) return { identity, tenant: null };
+  const state = await inTenant(services.orm, question.tenantId, async (em, rows) => currentState(em, question, rows), currentStateRead(question));
+  return { identity: { ...identity, principal: state.principal }, tenant: state.tenant };
 }
 
 /**
  * Runs one operation as one unit of work. With a tenant: `inTenant` (filter scope, RLS setting, one
- * transaction), whose first read is the caller's current role and active flag. Without: a `plainContext`.
+ * transaction), whose first round trip also reads the tenant and the caller as they are now
+ * (`currentState`: the request fails there if either may not act). Without: a `plainContext`.
  */
 export function runUnitOfWork<T>(services: Services, identity: RequestIdentity, fn: (ctx: RequestContext) => Promise<T>): Promise<T> {
   const log = requestLogger(services, identity);
-  if (!identity.tenant || identity.tenantError) return fn(plainContext(services, identity, log));
-  return inTenant(services.orm, identity.tenant.id, async (em) => {
-    try {
-      const principal = identity.principal && (await currentPrincipal(em, identity.principal));
-      return await fn(contextOf(services, { ...identity, principal }, log, em));
-    } finally {
-      // Mutations flush inside `mutate`; anything else loaded was only read. Clearing spares the
-      // commit's implicit flush a change-set scan over every entity the response touched.
-      em.clear();
-    }
-  });
+  const question = stateQuestion(identity);
+  if (!question) return fn(plainContext(services, identity, null, log));
+  return inTenant(
+    services.orm,
+    question.tenantId,
+    async (em, rows) => {
+      try {
+        const { tenant, principal } = currentState(em, question, rows);
+        return await fn(contextOf(services, { ...identity, principal }, tenant, log, em));
+      } finally {
+        // Mutations flush inside `mutate`; anything else loaded was only read. Clearing spares the
+        // commit's implicit flush a change-set scan over every entity the response touched.
+        em.clear();
+      }
+    },
+    currentStateRead(question),
+  );
 }

@@ -13,10 +13,34 @@ export interface TenantHints {
   readonly host?: string;
 }
 
+/**
+ * What the `x-tenant-id` header, else the Host, names, before anything is looked up: a tenant id, a
+ * slug, or a custom hostname (found through a verified, active domain). A header that names nothing is
+ * TENANT_NOT_FOUND; a Host that names nothing is ignored (`<slug>.<BASE_DOMAIN>` aside, see `tenantNamedBy`).
+ */
+export interface TenantName {
+  readonly source: 'header' | 'host';
+  readonly by: 'id' | 'slug' | 'hostname';
+  /** As looked up: lower case. */
+  readonly value: string;
+  /** As the client sent it, for messages. */
+  readonly text: string;
+}
+
 export interface TenantResolution {
-  readonly tenant: Tenant | null;
-  /** Why the request may not act in `tenant` (or in any tenant). Raised by the operation guard. */
+  /**
+   * The tenant the request acts in, by id. A token's tenant is taken as the token says: whether it
+   * exists and is active, and whether a header or Host names the same one, is read in the first round
+   * trip of the request's unit of work (src/context/currentState.ts), so deactivation applies to the
+   * very next request, and a request costs no lookup before its transaction.
+   */
+  readonly tenantId: string | null;
+  /** Why the request may not act in `tenantId` (or in any tenant), as far as known before its unit of work. */
   readonly error: AppError | null;
+  /** With a token's tenant: what the header or Host names, checked against it as the unit of work opens. */
+  readonly named: TenantName | null;
+  /** With a token's tenant: a malformed header, raised as the unit of work opens (after the token's tenant is found to exist). */
+  readonly namedError: AppError | null;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -28,42 +52,46 @@ const TENANT_REF = /^[A-Za-z0-9-]{1,64}$/;
  * header, (3) the Host: `<slug>.<baseDomain>` by the slug alone, any other name through a verified,
  * active domain (src/domains/hostnames.ts).
  *
- * A token that carries a tenant decides alone; a header or host naming another tenant is
- * TENANT_MISMATCH, a header naming no tenant TENANT_NOT_FOUND. Superadmins and anonymous callers get
- * the tenant named by (2) or (3), if any.
+ * A token that carries a tenant decides alone, with no lookup here: a header or host naming another
+ * tenant is TENANT_MISMATCH, a header naming no tenant TENANT_NOT_FOUND, both found out in the unit of
+ * work's first round trip. Superadmins and anonymous callers get the tenant named by (2) or (3), if any,
+ * looked up here (its state, again, is read as its unit of work opens).
  */
 export async function resolveTenant(em: EntityManager, principal: Principal | null, hints: TenantHints, baseDomain: string): Promise<TenantResolution> {
-  const named = await tenantNamedBy(em, hints, baseDomain);
-
+  const named = tenantNameOf(hints, baseDomain);
   if (principal?.tenantId) {
-    const tenant = await em.findOne(Tenant, principal.tenantId);
-    if (!tenant) return { tenant: null, error: new AppError('UNAUTHENTICATED', 'The token names no tenant that exists') };
-    // A header naming no tenant is TENANT_NOT_FOUND whoever sends it ("Unknown tenant"); an unknown host is ignored.
-    if (named.error && hints.header) return { tenant: null, error: named.error };
-    if (named.tenant && named.tenant.id !== tenant.id) {
-      return { tenant: null, error: new AppError('TENANT_MISMATCH', 'This token belongs to another tenant') };
-    }
-    return { tenant, error: inactive(tenant) };
+    return named instanceof AppError
+      ? { tenantId: principal.tenantId, error: null, named: null, namedError: named }
+      : { tenantId: principal.tenantId, error: null, named, namedError: null };
   }
-  if (named.error) return named;
-  return { tenant: named.tenant, error: named.tenant ? inactive(named.tenant) : null };
+  const { tenant, error } = await tenantNamedBy(em, hints, baseDomain);
+  return { tenantId: tenant?.id ?? null, error, named: null, namedError: null };
 }
 
-/** The tenant the header, else the host, names: a header that names nothing is an error, a host is not. */
-export async function tenantNamedBy(em: EntityManager, hints: TenantHints, baseDomain: string): Promise<TenantResolution> {
+/** What the header, else the host, names; a malformed header is BAD_REQUEST; null when nothing is named. */
+export function tenantNameOf(hints: TenantHints, baseDomain: string): TenantName | AppError | null {
   const header = hints.header?.trim();
-  if (header && !TENANT_REF.test(header)) return { tenant: null, error: new AppError('BAD_REQUEST', 'Malformed x-tenant-id: a tenant id or slug') };
-  if (header) {
-    const tenant = await findTenantByIdOrSlug(em, header);
-    return tenant ? { tenant, error: null } : { tenant: null, error: new AppError('TENANT_NOT_FOUND', `No tenant "${header}"`) };
-  }
+  if (header && !TENANT_REF.test(header)) return new AppError('BAD_REQUEST', 'Malformed x-tenant-id: a tenant id or slug');
+  if (header) return { source: 'header', by: UUID.test(header) ? 'id' : 'slug', value: header.toLowerCase(), text: header };
   const host = hostFromHeader(hints.host);
-  if (!host) return { tenant: null, error: null };
+  if (!host) return null;
   const rule = classifyHost(host, baseDomain);
-  if (rule.kind === 'custom') return { tenant: await tenantOfVerifiedDomain(em, host), error: null };
-  if (rule.kind === 'local' || !rule.slug) return { tenant: null, error: null };
-  const tenant = await em.findOne(Tenant, { slug: rule.slug });
-  return tenant ? { tenant, error: null } : { tenant: null, error: new AppError('TENANT_NOT_FOUND', `No tenant "${rule.slug}"`) };
+  if (rule.kind === 'custom') return { source: 'host', by: 'hostname', value: host, text: host };
+  if (rule.kind === 'local' || !rule.slug) return null;
+  return { source: 'host', by: 'slug', value: rule.slug, text: rule.slug };
+}
+
+/**
+ * The tenant the header, else the host, names: a header that names nothing is an error, and so is a
+ * `<slug>.<BASE_DOMAIN>` host; any other host that names nothing is not.
+ */
+export async function tenantNamedBy(em: EntityManager, hints: TenantHints, baseDomain: string): Promise<{ tenant: Tenant | null; error: AppError | null }> {
+  const named = tenantNameOf(hints, baseDomain);
+  if (named instanceof AppError) return { tenant: null, error: named };
+  if (!named) return { tenant: null, error: null };
+  if (named.by === 'hostname') return { tenant: await tenantOfVerifiedDomain(em, named.value), error: null };
+  const tenant = await em.findOne(Tenant, { [named.by]: named.value });
+  return tenant ? { tenant, error: null } : { tenant: null, error: new AppError('TENANT_NOT_FOUND', `No tenant "${named.text}"`) };
 }
 
 /**
@@ -79,10 +107,12 @@ async function tenantOfVerifiedDomain(em: EntityManager, hostname: string): Prom
   return row ? em.map(Tenant, row) : null;
 }
 
-export function findTenantByIdOrSlug(em: EntityManager, idOrSlug: string): Promise<Tenant | null> {
-  return em.findOne(Tenant, UUID.test(idOrSlug) ? { id: idOrSlug.toLowerCase() } : { slug: idOrSlug.toLowerCase() });
+/** The id of the tenant `named` names, as one SQL expression with its parameter: null when it names none. */
+export function namedTenantIdSql(named: TenantName): { sql: string; params: unknown[] } {
+  if (named.by === 'hostname') return { sql: `${HOST_LOOKUP_FUNCTION}(?)`, params: [named.value] };
+  return { sql: `(select id from tenant where ${named.by} = ?)`, params: [named.value] };
 }
 
-function inactive(tenant: Tenant): AppError | null {
-  return tenant.isActive ? null : new AppError('TENANT_INACTIVE', 'This tenant has been deactivated');
+export function findTenantByIdOrSlug(em: EntityManager, idOrSlug: string): Promise<Tenant | null> {
+  return em.findOne(Tenant, UUID.test(idOrSlug) ? { id: idOrSlug.toLowerCase() } : { slug: idOrSlug.toLowerCase() });
 }

@@ -1,10 +1,12 @@
 import { ReflectMetadataProvider } from '@mikro-orm/decorators/legacy';
 import { Migrator } from '@mikro-orm/migrations';
 import { defineConfig, MikroORM, type Options } from '@mikro-orm/postgresql';
+import type pg from 'pg';
 import type { DatabaseLimits } from '../config.js';
 import { ENTITIES } from '../entities/index.js';
 import { TenantWriteGuard } from '../filters/writeGuard.js';
 import { migrationsList } from '../migrations/index.js';
+import { DeferredBeginClient, resetDeferredBeginOnCheckout } from './pgClient.js';
 import { releaseDeadClients } from './pool.js';
 
 export type Orm = MikroORM;
@@ -27,7 +29,16 @@ export function ormConfig(clientUrl: string, { driverOptions, ...overrides }: Pa
     forceUtcTimezone: true,
     ensureDatabase: false,
     pool: { min: 0, max: 10 },
-    driverOptions: { onPoolCreated: releaseDeadClients, ...driverOptions },
+    driverOptions: {
+      // `begin` travels with the transaction's first statement (one round trip less per transaction).
+      Client: DeferredBeginClient,
+      ...driverOptions,
+      onPoolCreated: (pool: pg.Pool) => {
+        releaseDeadClients(pool);
+        resetDeferredBeginOnCheckout(pool);
+        driverOptions?.onPoolCreated?.(pool);
+      },
+    },
     ...overrides,
   });
 }

@@ -3,14 +3,35 @@ import { runInScope } from './scope.js';
 import type { Orm } from '../db/orm.js';
 import { TENANT_SETTING } from '../db/roles.js';
 
+/** A transaction-local setting, so a pooled connection forgets it at commit or rollback. */
+const SET_TENANT = `select set_config('${TENANT_SETTING}', ?, true)`;
+
+/**
+ * One statement sent with the opening of a tenant's transaction, after the tenant setting, so that RLS
+ * already applies to it. `?` placeholders, values in `params`.
+ */
+export interface OpeningRead {
+  readonly sql: string;
+  readonly params: readonly unknown[];
+}
+
+export type Row = Record<string, unknown>;
+
 /**
  * Runs `fn` as one unit of work inside one tenant: a fresh EntityManager, the tenant filter bound (via
- * the scope), and one transaction whose first act is `set_config('app.tenant_id', id, true)`. The
- * setting is transaction-local, so the pooled connection forgets it at commit or rollback, and RLS
- * costs one round trip per unit of work instead of three per query.
+ * the scope), and one transaction whose first statement is `set_config('app.tenant_id', id, true)`.
+ * The setting is transaction-local, so the pooled connection forgets it at commit or rollback.
+ *
+ * `begin`, the setting and `opening` (when given) reach Postgres as one message, one round trip
+ * (src/db/pgClient.ts carries `begin` with the next statement; a message of several statements answers
+ * with the last one's rows): `fn` gets the opening read's rows, without a round trip of its own.
  */
-export function inTenant<T>(orm: Orm, tenantId: string, fn: (em: EntityManager) => Promise<T>): Promise<T> {
+export function inTenant<T>(orm: Orm, tenantId: string, fn: (em: EntityManager, opened: Row[]) => Promise<T>, opening?: OpeningRead): Promise<T> {
   const em = orm.em.fork({ clear: true }) as EntityManager;
-  em.setSessionContext({ variables: { [TENANT_SETTING]: tenantId } });
-  return runInScope({ kind: 'tenant', tenantId }, () => em.transactional((tx) => fn(tx)));
+  return runInScope({ kind: 'tenant', tenantId }, () =>
+    em.transactional(async (tx) => {
+      const rows = await tx.execute<Row[]>(opening ? `${SET_TENANT}; ${opening.sql}` : SET_TENANT, [tenantId, ...(opening?.params ?? [])]);
+      return fn(tx, opening ? rows : []);
+    }),
+  );
 }

@@ -115,7 +115,8 @@ export async function createOperationPipeline(schema: GraphQLSchema, services: S
           try {
             if (operation.operation === 'subscription') {
               // No unit of work outlives a subscription: the caller is checked as they are now on its own.
-              const result = await subscribe({ ...args, contextValue: plainContext(services, await currentIdentity(services, input.identity)) });
+              const now = await currentIdentity(services, input.identity);
+              const result = await subscribe({ ...args, contextValue: plainContext(services, now.identity, now.tenant) });
               if (!(Symbol.asyncIterator in result)) return single(format(result));
               input.outcome.stream = mapStream(result, format);
               return single({});
@@ -208,7 +209,7 @@ function connectionGate({ orm, config }: Services): ConnectionGate {
 
 /** Whose share a unit of work counts against: its tenant's, else its caller's (a superadmin's platform work). */
 function gateKey(identity: RequestIdentity): string {
-  if (identity.tenant && !identity.tenantError) return `tenant:${identity.tenant.id}`;
+  if (identity.tenantId && !identity.tenantError) return `tenant:${identity.tenantId}`;
   return identity.principal ? `user:${identity.principal.userId}` : 'anonymous';
 }
 

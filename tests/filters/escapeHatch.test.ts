@@ -30,7 +30,7 @@ const FORBIDDEN: readonly { readonly what: string; readonly pattern: RegExp }[] 
   { what: 'SUPERUSER', pattern: /(?<![a-z])superuser\b/i },
   { what: 'RLS switched off', pattern: /\b(disable|no\s+force)\s+row\s+level\s+security\b|\brow_security\b/i },
   { what: 'SECURITY DEFINER (runs past RLS)', pattern: /\bsecurity\s+definer\b/i },
-  // The tenant setting must only ever be transaction-local, set by MikroORM's session context.
+  // The tenant setting must only ever be transaction-local, set in one place: inTenant (allowed below).
   { what: 'hand-made set_config', pattern: /\bset_config\b/i },
   { what: 'session-level session context', pattern: /\bsessionContext\s*:/ },
 ];
@@ -63,6 +63,9 @@ const ALLOWED: readonly { readonly file: string; readonly line?: RegExp; readonl
     line: /^this\.addSql\(`create policy "\$\{table\}_platform_access" on "\$\{table\}" to \$\{PLATFORM_ROLE\} using \(true\) with check \(true\);`\);$/,
     why: 'its allow-all policies',
   },
+  // The one place the tenant setting is made: transaction-local (`true`), with a bound value, as the
+  // first statement of inTenant's transaction (sent with `begin` and the opening read in one round trip).
+  { file: 'filters/inTenant.ts', line: /^const SET_TENANT = `select set_config\('\$\{TENANT_SETTING\}', \?, true\)`;$/, why: 'inTenant sets the tenant, transaction-local' },
   // The startup check names what it refuses.
   { file: 'db/database.ts', line: /^role\.rolsuper && 'is a superuser',$/, why: 'assertSubjectToRls names the problem' },
   { file: 'db/database.ts', line: /^role\.rolbypassrls && 'has BYPASSRLS',$/, why: 'assertSubjectToRls names the problem' },
@@ -174,6 +177,11 @@ describe('the source scan', () => {
     ['session-level session context', `defineConfig({ sessionContext: 'connection' });`],
   ])('flags %s outside the escape hatch', (_what, code) => {
     expect(scanSource('somewhere/else.ts', code)).not.toEqual([]);
+  });
+
+  test('flags a session-level set_config even where inTenant sets the tenant', () => {
+    expect(scanSource('filters/inTenant.ts', "const SET_TENANT = `select set_config('${TENANT_SETTING}', ?, false)`;")).not.toEqual([]);
+    expect(scanSource('filters/inTenant.ts', "await em.execute(`select set_config('app.tenant_id', ?, true)`, [id]);")).not.toEqual([]);
   });
 
   test('does not flag the same code in src/filters/platform.ts', () => {

@@ -25,7 +25,7 @@ export class AuthResolver {
   async me(@Ctx() ctx: RequestContext): Promise<User | null> {
     const principal = ctx.principal;
     if (!principal) return null;
-    // A tenant user was read in this unit of work already (currentPrincipal): an identity-map hit.
+    // A tenant user: their role and active flag were checked as the unit of work opened (currentState).
     if (principal.tenantId) return ctx.em.findOne(User, principal.userId);
     // A superadmin is a platform row: read through the escape hatch, audited.
     return asPlatform(ctx.services.orm, { action: 'superadmin.me', actorId: principal.userId }, (em) =>

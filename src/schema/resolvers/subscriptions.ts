@@ -1,11 +1,11 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Arg, ID, Resolver, Root, Subscription, type SubscribeResolverData } from 'type-graphql';
 import type { Principal } from '../../auth/accessToken.js';
-import { currentPrincipal, type RequestContext } from '../../context/requestContext.js';
+import { currentPrincipal } from '../../context/currentState.js';
+import type { RequestContext } from '../../context/requestContext.js';
 import { TenantStatus } from '../../entities/Tenant.js';
 import { Role } from '../../entities/User.js';
 import { AppError, notFound } from '../../errors.js';
-import { inTenant } from '../../filters/inTenant.js';
 import { asPlatform } from '../../filters/platform.js';
 import { Snapshot } from '../../jobs/snapshot.js';
 import type { TenantEvent, TenantResync, TenantStatusChange } from '../../jobs/tenantEvents.js';
@@ -64,7 +64,7 @@ async function tenantStatusStream(ctx: RequestContext, requested: string | undef
 /** Whether the watcher's role or active flag is no longer what their stream started with. */
 async function watcherChanged(ctx: RequestContext, watcher: Principal): Promise<boolean> {
   try {
-    const now = await inTenant(ctx.services.orm, watcher.tenantId!, (em) => currentPrincipal(em, watcher));
+    const now = await currentPrincipal(ctx.services.orm, { ...watcher, tenantId: watcher.tenantId! });
     return now.role !== watcher.role;
   } catch (err) {
     if (err instanceof AppError && err.code === 'UNAUTHENTICATED') return true;

@@ -1,0 +1,97 @@
+/**
+ * The server's Postgres client (src/db/pgClient.ts): `begin` travels with the next statement, in one
+ * round trip, and that statement still runs inside the transaction. Round trips are counted as the
+ * server counts them: one ReadyForQuery per message answered.
+ */
+import pg from 'pg';
+import { DeferredBeginClient, resetDeferredBeginOnCheckout } from '../../src/db/pgClient.js';
+import { createTestDatabase, type TestDatabase } from '../support/db.js';
+
+let db: TestDatabase;
+let pool: pg.Pool;
+let roundTrips = 0;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  pool = new pg.Pool({ connectionString: db.ownerUrl, max: 1, Client: DeferredBeginClient });
+  resetDeferredBeginOnCheckout(pool);
+  pool.on('connect', (client) => (client as unknown as { connection: pg.Connection }).connection.on('readyForQuery', () => roundTrips++));
+});
+afterAll(async () => {
+  await pool.end();
+  await db.close();
+});
+
+/** Runs `fn` on the pool's one client and returns the round trips it took. */
+async function countRoundTrips(fn: (client: pg.PoolClient) => Promise<void>): Promise<number> {
+  const client = await pool.connect();
+  try {
+    roundTrips = 0;
+    await fn(client);
+    return roundTrips;
+  } finally {
+    client.release();
+  }
+}
+
+const setting = async (client: pg.PoolClient) => (await client.query(`select current_setting('test.value', true) as v`)).rows[0].v as string | null;
+
+test('begin and the first statement are one round trip, and the statement runs inside the transaction', async () => {
+  const trips = await countRoundTrips(async (client) => {
+    await client.query('begin');
+    await client.query(`select set_config('test.value', 'inside', true)`);
+    expect(await setting(client)).toBe('inside'); // transaction-local: still the same transaction
+    await client.query('commit');
+    expect(await setting(client)).toBe(''); // gone with the transaction
+  });
+  expect(trips).toBe(4); // begin + set_config, the read, commit, the read after
+});
+
+test('a rolled-back transaction undoes what its first statement did', async () => {
+  await db.owner.query('create table if not exists deferred_begin_probe (n int)');
+  await countRoundTrips(async (client) => {
+    await client.query('begin');
+    await client.query('insert into deferred_begin_probe values (1)');
+    await client.query('rollback');
+  });
+  expect((await db.owner.query('select count(*)::int as n from deferred_begin_probe')).rows[0].n).toBe(0);
+});
+
+test('a transaction that sends nothing costs no round trip', async () => {
+  expect(await countRoundTrips(async (client) => {
+    await client.query('begin');
+    await client.query('commit');
+    await client.query('begin');
+    await client.query('rollback');
+  })).toBe(0);
+});
+
+test('a statement with parameters after begin runs inside the transaction too (begin sent ahead of it)', async () => {
+  const trips = await countRoundTrips(async (client) => {
+    await client.query('begin');
+    await client.query(`select set_config('test.value', $1, true)`, ['bound']);
+    expect(await setting(client)).toBe('bound');
+    await client.query('commit');
+  });
+  expect(trips).toBe(4); // begin, set_config, the read, commit
+});
+
+test('a message of several statements answers with the last one’s rows', async () => {
+  const client = await pool.connect();
+  try {
+    const result = await client.query(`select set_config('test.other', 'x', true); select current_setting('test.other') as v, 2 as n`);
+    expect(result.rows).toEqual([{ v: 'x', n: 2 }]);
+  } finally {
+    client.release();
+  }
+});
+
+test('a checkout forgets a begin its previous holder left pending (nothing was sent)', async () => {
+  const first = await pool.connect();
+  await first.query('begin');
+  first.release();
+  await countRoundTrips(async (client) => {
+    await client.query(`select set_config('test.value', 'outside', true)`);
+    expect(await setting(client)).toBe(''); // no transaction: the setting ended with its own statement
+  });
+});
