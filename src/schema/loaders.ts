@@ -9,15 +9,16 @@ import { Product } from '../entities/Product.js';
 import { Tenant } from '../entities/Tenant.js';
 import { asPlatform } from '../filters/platform.js';
 import { requireScopedTenantId } from '../filters/scope.js';
+import { type CustomerRow, findRows, type OrderLineRow, type ProductRow } from './rows.js';
 
 /**
  * Per-unit-of-work batching: each relation a resolver follows is one query per nesting level, whatever
  * the page size. Built fresh with every unit of work, so nothing cached crosses requests or tenants.
  */
 export interface Loaders {
-  readonly customer: DataLoader<string, Customer | null>;
-  readonly product: DataLoader<string, Product | null>;
-  readonly orderLines: DataLoader<string, OrderLine[]>;
+  readonly customer: DataLoader<string, CustomerRow | null>;
+  readonly product: DataLoader<string, ProductRow | null>;
+  readonly orderLines: DataLoader<string, OrderLineRow[]>;
   readonly tenant: DataLoader<string, Tenant | null>;
   readonly domains: DataLoader<string, Domain[]>;
   /** A page of each customer's orders (newest first, numbers below `before`), `limit` rows each. */
@@ -54,11 +55,11 @@ export function createLoaders(em: EntityManager, platform?: PlatformReader): Loa
       const counts = new Map(rows.map((r) => [r.customer_id, r.n]));
       return ids.map((id) => counts.get(id) ?? 0);
     }),
-    customer: byId(em, Customer),
-    product: byId(em, Product),
+    customer: rowsById(em, Customer),
+    product: rowsById(em, Product),
     tenant: byId(em, Tenant),
     orderLines: new DataLoader(async (orderIds) => {
-      const lines = await em.find(OrderLine, { order: { id: { $in: [...orderIds] } } }, { orderBy: { id: 'asc' } });
+      const lines = await findRows(em, OrderLine, { order: { id: { $in: [...orderIds] } } }, { orderBy: { id: 'asc' } });
       return group(orderIds, lines, (l) => l.order.id);
     }),
     domains: new DataLoader(async (tenantIds) => {
@@ -89,11 +90,17 @@ async function ordersPerCustomer(em: EntityManager, ids: readonly string[], limi
 }
 
 function byId<T extends { id: string }>(em: EntityManager, entity: new () => T): DataLoader<string, T | null> {
-  return new DataLoader(async (ids) => {
-    const rows = (await em.find(entity, { id: { $in: [...ids] } } as never)) as T[];
-    const map = new Map(rows.map((r) => [r.id, r]));
-    return ids.map((id) => map.get(id) ?? null);
-  });
+  return new DataLoader(async (ids) => keyed(ids, (await em.find(entity, { id: { $in: [...ids] } } as never)) as T[]));
+}
+
+/** Rows by id, without entities (src/schema/rows.ts). */
+function rowsById<T extends Customer | Product>(em: EntityManager, entity: new () => T) {
+  return new DataLoader(async (ids: readonly string[]) => keyed(ids, await findRows<T>(em, entity, { id: { $in: [...ids] } } as never)));
+}
+
+function keyed<T extends { id: string }>(ids: readonly string[], rows: readonly T[]): (T | null)[] {
+  const map = new Map(rows.map((r) => [r.id, r]));
+  return ids.map((id) => map.get(id) ?? null);
 }
 
 function group<T>(keys: readonly string[], rows: T[], keyOf: (row: T) => string): T[][] {

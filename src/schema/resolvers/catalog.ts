@@ -8,6 +8,7 @@ import { AppError, notFound } from '../../errors.js';
 import { requireTenantData } from '../guards.js';
 import { mutate } from '../mutate.js';
 import { decodeCursor, type Page, toPage } from '../pagination.js';
+import { findRows, type ProductRow } from '../rows.js';
 import { ProductConnection, ProductInput, ProductPatch, ProductType } from '../types.js';
 import * as v from '../validation.js';
 
@@ -26,13 +27,13 @@ export const likePattern = (search: string) => `%${search.replace(/[\\%_]/g, (c)
 @Resolver(() => ProductType)
 export class CatalogResolver {
   @Query(() => ProductConnection, { description: 'Ordered by sku.' })
-  async products(@Args(() => ProductsArgs) args: ProductsArgs, @Ctx() ctx: RequestContext): Promise<Page<Product>> {
+  async products(@Args(() => ProductsArgs) args: ProductsArgs, @Ctx() ctx: RequestContext): Promise<Page<ProductRow>> {
     requireTenantData(ctx);
     const first = v.first(args.first, 20);
     const search = v.search(args.search);
     const [afterSku] = decodeCursor(args.after, ['text']) ?? [];
     const where: FilterQuery<Product> = search ? { $or: [{ sku: { $ilike: likePattern(search) } }, { name: { $ilike: likePattern(search) } }] } : {};
-    const rows = await ctx.em.find(Product, afterSku === undefined ? where : { $and: [where, { sku: { $gt: afterSku } }] }, {
+    const rows = await findRows(ctx.em, Product, afterSku === undefined ? where : { $and: [where, { sku: { $gt: afterSku } }] }, {
       orderBy: { sku: 'asc' },
       limit: first + 1,
     });
@@ -40,7 +41,7 @@ export class CatalogResolver {
   }
 
   @Query(() => ProductType, { nullable: true })
-  product(@Arg('id', () => ID) id: string, @Ctx() ctx: RequestContext): Promise<Product | null> {
+  product(@Arg('id', () => ID) id: string, @Ctx() ctx: RequestContext): Promise<ProductRow | null> {
     requireTenantData(ctx);
     return ctx.loaders.product.load(v.id(id));
   }

@@ -10,6 +10,7 @@ import { badInput, notFound } from '../../errors.js';
 import { requireTenantData } from '../guards.js';
 import { mutate } from '../mutate.js';
 import { decodeCursor, type Page, toPage } from '../pagination.js';
+import { type CustomerRow, findRows, type OrderLineRow, type OrderRow, type ProductRow } from '../rows.js';
 import { CustomerConnection, CustomerInput, CustomerType, OrderConnection, OrderInput, OrderLineType, OrderType, ProductType } from '../types.js';
 import * as v from '../validation.js';
 import { likePattern } from './catalog.js';
@@ -36,19 +37,19 @@ class OrdersArgs extends PageArgs {
 @Resolver(() => CustomerType)
 export class CustomerResolver {
   @Query(() => CustomerConnection, { description: 'Ordered by name.' })
-  async customers(@Args(() => CustomersArgs) args: CustomersArgs, @Ctx() ctx: RequestContext): Promise<Page<Customer>> {
+  async customers(@Args(() => CustomersArgs) args: CustomersArgs, @Ctx() ctx: RequestContext): Promise<Page<CustomerRow>> {
     requireTenantData(ctx);
     const first = v.first(args.first, 20);
     const search = v.search(args.search);
     const after = decodeCursor(args.after, ['text', 'uuid']);
     const where: FilterQuery<Customer> = search ? { $or: [{ name: { $ilike: likePattern(search) } }, { email: { $ilike: likePattern(search) } }] } : {};
     const page: FilterQuery<Customer> = after ? { $or: [{ name: { $gt: after[0] } }, { name: after[0], id: { $gt: after[1] } }] } : {};
-    const rows = await ctx.em.find(Customer, { $and: [where, page] }, { orderBy: { name: 'asc', id: 'asc' }, limit: first + 1 });
+    const rows = await findRows(ctx.em, Customer, { $and: [where, page] }, { orderBy: { name: 'asc', id: 'asc' }, limit: first + 1 });
     return toPage(rows, first, (c) => [c.name, c.id], () => ctx.em.count(Customer, where));
   }
 
   @Query(() => CustomerType, { nullable: true })
-  customer(@Arg('id', () => ID) id: string, @Ctx() ctx: RequestContext): Promise<Customer | null> {
+  customer(@Arg('id', () => ID) id: string, @Ctx() ctx: RequestContext): Promise<CustomerRow | null> {
     requireTenantData(ctx);
     return ctx.loaders.customer.load(v.id(id));
   }
@@ -65,7 +66,7 @@ export class CustomerResolver {
   }
 
   @FieldResolver(() => OrderConnection, { description: 'Newest number first.' })
-  async orders(@Root() customer: Customer, @Args(() => PageArgs) args: PageArgs, @Ctx() ctx: RequestContext): Promise<Page<Order>> {
+  async orders(@Root() customer: CustomerRow, @Args(() => PageArgs) args: PageArgs, @Ctx() ctx: RequestContext): Promise<Page<OrderRow>> {
     const first = v.first(args.first, 20);
     const [before] = decodeCursor(args.after, ['int']) ?? [];
     const rows = await ctx.loaders.customerOrders(first + 1, before).load(customer.id);
@@ -76,12 +77,12 @@ export class CustomerResolver {
 @Resolver(() => OrderType)
 export class OrderResolver {
   @Query(() => OrderConnection, { description: 'Newest number first.' })
-  async orders(@Args(() => OrdersArgs) args: OrdersArgs, @Ctx() ctx: RequestContext): Promise<Page<Order>> {
+  async orders(@Args(() => OrdersArgs) args: OrdersArgs, @Ctx() ctx: RequestContext): Promise<Page<OrderRow>> {
     requireTenantData(ctx);
     const first = v.first(args.first, 20);
     const [before] = decodeCursor(args.after, ['int']) ?? [];
     const where: FilterQuery<Order> = args.status ? { status: args.status } : {};
-    const rows = await ctx.em.find(Order, before === undefined ? where : { $and: [where, { number: { $lt: before } }] }, {
+    const rows = await findRows(ctx.em, Order, before === undefined ? where : { $and: [where, { number: { $lt: before } }] }, {
       orderBy: { number: 'desc' },
       limit: first + 1,
     });
@@ -89,9 +90,10 @@ export class OrderResolver {
   }
 
   @Query(() => OrderType, { nullable: true })
-  order(@Arg('id', () => ID) id: string, @Ctx() ctx: RequestContext): Promise<Order | null> {
+  async order(@Arg('id', () => ID) id: string, @Ctx() ctx: RequestContext): Promise<OrderRow | null> {
     requireTenantData(ctx);
-    return ctx.em.findOne(Order, { id: v.id(id) });
+    const [row] = await findRows(ctx.em, Order, { id: v.id(id) }, { limit: 1 });
+    return row ?? null;
   }
 
   @Mutation(() => OrderType, { description: 'Unit prices are copied from the products; the number is the next of the tenant.' })
@@ -145,12 +147,12 @@ export class OrderResolver {
   }
 
   @FieldResolver(() => CustomerType)
-  async customer(@Root() order: Order, @Ctx() ctx: RequestContext): Promise<Customer> {
+  async customer(@Root() order: OrderRow, @Ctx() ctx: RequestContext): Promise<CustomerRow> {
     return (await ctx.loaders.customer.load(order.customer.id))!;
   }
 
   @FieldResolver(() => [OrderLineType])
-  lines(@Root() order: Order, @Ctx() ctx: RequestContext): Promise<OrderLine[]> {
+  lines(@Root() order: OrderRow, @Ctx() ctx: RequestContext): Promise<OrderLineRow[]> {
     return ctx.loaders.orderLines.load(order.id);
   }
 }
@@ -158,7 +160,7 @@ export class OrderResolver {
 @Resolver(() => OrderLineType)
 export class OrderLineResolver {
   @FieldResolver(() => ProductType)
-  async product(@Root() line: OrderLine, @Ctx() ctx: RequestContext): Promise<Product> {
+  async product(@Root() line: OrderLineRow, @Ctx() ctx: RequestContext): Promise<ProductRow> {
     return (await ctx.loaders.product.load(line.product.id))!;
   }
 }
