@@ -35,7 +35,10 @@ const DRIVER_MESSAGES: [RegExp, DatabaseFailure][] = [
 
 /** The failure `err` (or an error it wraps, via `cause`) stands for, or null when it is something else. */
 export function databaseFailure(err: unknown): DatabaseFailure | null {
-  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+  // Duck-typed, not `instanceof Error`: a socket error raised by Node itself belongs to another realm
+  // than code run in a vm context (as jest runs it), and arrives unwrapped when it happens while a
+  // transaction is being opened (MikroORM converts only statements' errors).
+  for (let e: unknown = err, depth = 0; isError(e) && depth < 5; e = e.cause, depth++) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string') {
       if (SQLSTATE_FAILURES[code]) return SQLSTATE_FAILURES[code];
@@ -45,4 +48,8 @@ export function databaseFailure(err: unknown): DatabaseFailure | null {
     if (hit) return hit[1];
   }
   return null;
+}
+
+function isError(e: unknown): e is Error {
+  return typeof e === 'object' && e !== null && typeof (e as Error).message === 'string';
 }

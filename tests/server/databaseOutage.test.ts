@@ -78,7 +78,7 @@ describe('while the database is unreachable', () => {
   afterAll(() => proxy.start());
 
   test.each([
-    ['a tenant query (the tenant is read before the unit of work)', '{ products(first: 1) { totalCount } }', () => ({ authorization: `Bearer ${t.token}` })],
+    ['a tenant query (the tenant is read as its unit of work opens)', '{ products(first: 1) { totalCount } }', () => ({ authorization: `Bearer ${t.token}` })],
     ['login (a session field, outside the unit of work)', `mutation { login(input: {email: "admin@outage.example.com", password: "${PASSWORD}", tenant: "outage"}) { accessToken } }`, () => ({})],
     ['an anonymous query naming a tenant by header', '{ currentTenant { id } }', () => ({ 'x-tenant-id': 'outage' })],
   ])('%s is SERVICE_UNAVAILABLE 503 with Retry-After over HTTP', async (_what, query, headers) => {
