@@ -9,7 +9,7 @@ import { Product } from '../entities/Product.js';
 import { Tenant } from '../entities/Tenant.js';
 import { asPlatform } from '../filters/platform.js';
 import { requireScopedTenantId } from '../filters/scope.js';
-import { type CustomerRow, findRows, type OrderLineRow, type ProductRow } from './rows.js';
+import { anyId, type CustomerRow, findRows, type OrderLineRow, type ProductRow } from './rows.js';
 
 /**
  * Per-unit-of-work batching: each relation a resolver follows is one query per nesting level, whatever
@@ -59,7 +59,7 @@ export function createLoaders(em: EntityManager, platform?: PlatformReader): Loa
     product: rowsById(em, Product),
     tenant: byId(em, Tenant),
     orderLines: new DataLoader(async (orderIds) => {
-      const lines = await findRows(em, OrderLine, { order: { id: { $in: [...orderIds] } } }, { orderBy: { id: 'asc' } });
+      const lines = await findRows(em, OrderLine, anyId('order_id', orderIds), { orderBy: { id: 'asc' } });
       return group(orderIds, lines, (l) => l.order.id);
     }),
     domains: new DataLoader(async (tenantIds) => {
@@ -95,7 +95,7 @@ function byId<T extends { id: string }>(em: EntityManager, entity: new () => T):
 
 /** Rows by id, without entities (src/schema/rows.ts). */
 function rowsById<T extends Customer | Product>(em: EntityManager, entity: new () => T) {
-  return new DataLoader(async (ids: readonly string[]) => keyed(ids, await findRows<T>(em, entity, { id: { $in: [...ids] } } as never)));
+  return new DataLoader(async (ids: readonly string[]) => keyed(ids, await findRows<T>(em, entity, anyId('id', ids))));
 }
 
 function keyed<T extends { id: string }>(ids: readonly string[], rows: readonly T[]): (T | null)[] {

@@ -44,6 +44,24 @@ export interface OrderLineRow {
 
 type RowOf<T> = T extends OrderLine ? OrderLineRow : T extends Order ? OrderRow : T extends Product ? ProductRow : T extends Customer ? CustomerRow : never;
 
+/** A condition on the table's own columns as SQL, its values bound (see `anyId`). */
+export interface SqlCondition {
+  readonly sql: string;
+  readonly params: readonly unknown[];
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * `<column> = any(<ids>)`, the ids bound as one array. Building `$in` through MikroORM's criteria costs
+ * a few µs per value and gives every list length a statement of its own; this is one statement shape
+ * for any number of ids. The ids come from rows or from validated input; each is checked again.
+ */
+export function anyId(column: 'id' | `${string}_id`, ids: readonly string[]): SqlCondition {
+  for (const id of ids) if (!UUID.test(id)) throw new TypeError(`Not a uuid: ${id}`);
+  return { sql: `${column} = any(?::uuid[])`, params: [`{${ids.join(',')}}`] };
+}
+
 /**
  * Reads without entities, for the hot read paths (lists, pages, loaders): rows as plain objects keyed by
  * property name, each to-one relation as `{ id }` (the shape a reference has, so a field resolver reads
@@ -54,21 +72,26 @@ type RowOf<T> = T extends OrderLine ? OrderLineRow : T extends Order ? OrderRow 
  * and RLS underneath. What it skips is what made reads expensive: an entity per row, a reference per
  * relation (a composite-key reference per relation here), the identity map. Nothing read here is
  * managed, so nothing read here can be flushed: writes still load entities (and pass the write guard).
+ * Columns are listed by name (not `*`), so the statement's result shape is fixed whatever a later
+ * migration adds to the table.
  */
 export async function findRows<T extends object>(
   em: EntityManager,
   entity: EntityClass<T>,
-  where: FilterQuery<T>,
+  where: FilterQuery<T> | SqlCondition,
   options: { readonly orderBy?: QueryOrderMap<T>; readonly limit?: number } = {},
 ): Promise<RowOf<T>[]> {
-  const qb = em.createQueryBuilder(entity).select('*').where(where as never);
+  const shape = shapeOf(em.getMetadata().get(entity));
+  const qb = em.createQueryBuilder(entity).select(shape.properties as never);
+  // An empty condition still costs MikroORM a criteria pass.
+  if (isSqlCondition(where)) qb.where(where.sql, [...where.params]);
+  else if (Object.keys(where).length > 0) qb.where(where as never);
   if (options.orderBy) qb.orderBy(options.orderBy as never);
   if (options.limit !== undefined) qb.limit(options.limit);
   await qb.applyFilters();
   const rows = (await qb.execute('all')) as Record<string, unknown>[];
-  const relations = toOneRelations(em.getMetadata().get(entity));
   for (const row of rows) {
-    for (const [name, idAt] of relations) {
+    for (const [name, idAt] of shape.toOne) {
       const key = row[name];
       if (key !== null && key !== undefined) row[name] = { id: Array.isArray(key) ? key[idAt] : key };
     }
@@ -76,16 +99,28 @@ export async function findRows<T extends object>(
   return rows as unknown as RowOf<T>[];
 }
 
-const toOneCache = new WeakMap<EntityMetadata, readonly (readonly [string, number])[]>();
+function isSqlCondition(where: object): where is SqlCondition {
+  return typeof (where as SqlCondition).sql === 'string' && Array.isArray((where as SqlCondition).params);
+}
 
-/** Each to-one relation of `meta` with the position of `id` in its target's primary key. */
-function toOneRelations(meta: EntityMetadata): readonly (readonly [string, number])[] {
-  let relations = toOneCache.get(meta);
-  if (!relations) {
-    relations = meta.relations
-      .filter((p) => p.kind === ReferenceKind.MANY_TO_ONE || (p.kind === ReferenceKind.ONE_TO_ONE && p.owner))
-      .map((p) => [p.name, Math.max(0, p.targetMeta!.primaryKeys.indexOf('id'))] as const);
-    toOneCache.set(meta, relations);
+interface RowShape {
+  /** Every property stored in the table's columns (relations by their foreign key columns). */
+  readonly properties: readonly string[];
+  /** Each to-one relation with the position of `id` in its target's primary key. */
+  readonly toOne: readonly (readonly [string, number])[];
+}
+
+const shapes = new WeakMap<EntityMetadata, RowShape>();
+
+function shapeOf(meta: EntityMetadata): RowShape {
+  let shape = shapes.get(meta);
+  if (!shape) {
+    const persisted = meta.props.filter((p) => p.persist !== false && p.fieldNames?.length && (p.kind === ReferenceKind.SCALAR || p.kind === ReferenceKind.MANY_TO_ONE || (p.kind === ReferenceKind.ONE_TO_ONE && p.owner)));
+    shape = {
+      properties: persisted.map((p) => p.name),
+      toOne: persisted.filter((p) => p.kind !== ReferenceKind.SCALAR).map((p) => [p.name, Math.max(0, p.targetMeta!.primaryKeys.indexOf('id'))] as const),
+    };
+    shapes.set(meta, shape);
   }
-  return relations;
+  return shape;
 }
