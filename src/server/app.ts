@@ -1,3 +1,4 @@
+import type { ApolloServerPlugin } from '@apollo/server';
 import cors from 'cors';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
@@ -11,7 +12,7 @@ import type { Services } from '../context/requestContext.js';
 import { pendingMigrationNames } from '../db/database.js';
 import type { Orm } from '../db/orm.js';
 import { DnsChallenge } from '../domains/dnsChallenge.js';
-import type { Provisioner } from '../jobs/provisioner.js';
+import type { Provisioner, ProvisioningStats } from '../jobs/provisioner.js';
 import { TenantEvents } from '../jobs/tenantEvents.js';
 import { buildTenantrySchema } from '../schema/build.js';
 import { proxyTrust } from './clientAddress.js';
@@ -19,7 +20,7 @@ import { graphqlHttpHandler } from './graphqlHttp.js';
 import { attachGraphqlWs } from './graphqlWs.js';
 import { HttpDrain } from './httpDrain.js';
 import { Metrics } from './metrics.js';
-import { createOperationPipeline } from './pipeline.js';
+import { createOperationPipeline, type OperationInput } from './pipeline.js';
 import { RateLimits } from './rateLimit.js';
 
 /** How long a graceful close lets requests in flight run before it cuts their connections. */
@@ -32,8 +33,11 @@ export interface AppOptions {
   readonly appUrl: string;
   readonly jwtSecret: string;
   readonly log: Logger;
-  readonly provisioner: Provisioner;
+  /** Enqueues preparations; /metrics reads its queue's depth and its jobs' outcomes. */
+  readonly provisioner: Provisioner & ProvisioningStats;
   readonly passwords: PasswordHasher;
+  /** More Apollo plugins for the operation pipeline (see `createOperationPipeline`). */
+  readonly plugins?: readonly ApolloServerPlugin<OperationInput>[];
 }
 
 export interface App {
@@ -58,7 +62,7 @@ export async function createApp(options: AppOptions): Promise<App> {
   const metrics = new Metrics();
   const schema = await buildTenantrySchema();
   const rateLimits = RateLimits.create(config, options.appUrl, log);
-  const pipeline = await createOperationPipeline(schema, services, metrics, rateLimits);
+  const pipeline = await createOperationPipeline(schema, services, metrics, rateLimits, options.plugins);
   const trust = proxyTrust(config.trustProxy);
   const server = http.createServer();
   const drain = new HttpDrain(server);
@@ -107,6 +111,7 @@ export async function createApp(options: AppOptions): Promise<App> {
   const ws = attachGraphqlWs(server, schema, pipeline, services, { trust, maxSocketsPerUser: config.wsMaxSocketsPerUser, maxSocketsPerIp: config.wsMaxSocketsPerIp }, (operation) =>
     drain.track(operation),
   );
+  metrics.watch({ pool: await orm.em.getConnection().getNativeClient(), gate: pipeline.gate, webSockets: ws.stats, provisioning: options.provisioner }, log);
 
   return {
     server,

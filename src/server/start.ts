@@ -23,7 +23,7 @@ export async function startServer(config: Config, options: RuntimeOptions = {}):
     const recovered = await queue.recover();
     if (recovered) log.info({ recovered }, 're-enqueued unfinished tenant preparations');
   }
-  const app = await createApp({ config, orm: db.orm, appUrl: db.appUrl, jwtSecret: secret, log, provisioner: queue, passwords });
+  const app = await createApp({ config, orm: db.orm, appUrl: db.appUrl, jwtSecret: secret, log, provisioner: queue, passwords, plugins: options.plugins });
   const port = await app.listen(config.port);
   log.info({ port, worker: config.runWorker, database: config.databaseUrl ? 'DATABASE_URL' : 'embedded' }, 'tenantry listening');
   return {

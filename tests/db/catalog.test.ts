@@ -6,6 +6,7 @@
 import { APP_ROLE, PLATFORM_ROLE, TENANT_SETTING } from '../../src/db/roles.js';
 import { TENANT_TABLES } from '../../src/migrations/Migration20261125000000Init.js';
 import { MIGRATOR_REPORT_TABLES } from '../../src/migrations/Migration20261126000000MigratorReport.js';
+import { IDEMPOTENCY_TABLE } from '../../src/migrations/Migration20261210000000IdempotencyKeys.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 
 let db: TestDatabase;
@@ -20,8 +21,8 @@ async function query<T>(sql: string, params: unknown[] = []): Promise<T[]> {
   return (await db.owner.query(sql, params)).rows as T[];
 }
 
-/** Every table holding tenant data: the application's and the migrator's report. */
-const TENANT_OWNED = [...TENANT_TABLES, ...MIGRATOR_REPORT_TABLES];
+/** Every table holding tenant data: the application's, the migrator's report, the stored answers of idempotency keys. */
+const TENANT_OWNED = [...TENANT_TABLES, ...MIGRATOR_REPORT_TABLES, IDEMPOTENCY_TABLE];
 const tables = TENANT_OWNED.map((t) => [t] as const);
 
 interface IndexRow {
