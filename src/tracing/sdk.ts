@@ -1,5 +1,5 @@
 import type { Span } from '@opentelemetry/api';
-import { type Instrumentation, registerInstrumentations } from '@opentelemetry/instrumentation';
+import { type InstrumentationBase, registerInstrumentations } from '@opentelemetry/instrumentation';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import { NodeSDK, type NodeSDKConfiguration } from '@opentelemetry/sdk-node';
@@ -7,7 +7,7 @@ import { NodeSDK, type NodeSDKConfiguration } from '@opentelemetry/sdk-node';
 /** The running SDK. */
 export interface Tracing {
   /** What patches `pg` (through Node's `require`, as `pg` loads its own files). */
-  readonly instrumentations: readonly Instrumentation[];
+  readonly instrumentations: readonly InstrumentationBase[];
   /** Exports the spans still buffered, then stops. */
   shutdown(): Promise<void>;
 }
