@@ -20,7 +20,7 @@ import { graphqlHttpHandler } from './graphqlHttp.js';
 import { attachGraphqlWs } from './graphqlWs.js';
 import { HttpDrain } from './httpDrain.js';
 import { Metrics } from './metrics.js';
-import { createOperationPipeline, type OperationInput } from './pipeline.js';
+import { createOperationPipeline, IDEMPOTENCY_HEADER, type OperationInput, REPLAYED_HEADER } from './pipeline.js';
 import { RateLimits } from './rateLimit.js';
 
 /** How long a graceful close lets requests in flight run before it cuts their connections. */
@@ -73,7 +73,15 @@ export async function createApp(options: AppOptions): Promise<App> {
   app.disable('x-powered-by');
   app.set('trust proxy', trust);
   app.use(helmet());
-  app.use(cors({ origin: config.corsOrigins, allowedHeaders: ['content-type', 'authorization', 'x-tenant-id', 'apollo-require-preflight'], maxAge: 600 }));
+  app.use(
+    cors({
+      origin: config.corsOrigins,
+      // Browsers may send a mutation's Idempotency-Key and their trace context, and read the replay mark.
+      allowedHeaders: ['content-type', 'authorization', 'x-tenant-id', 'apollo-require-preflight', IDEMPOTENCY_HEADER, 'traceparent', 'tracestate'],
+      exposedHeaders: [REPLAYED_HEADER],
+      maxAge: 600,
+    }),
+  );
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
