@@ -4,9 +4,7 @@ import { RefreshToken } from '../entities/RefreshToken.js';
 import { Tenant } from '../entities/Tenant.js';
 import { User } from '../entities/User.js';
 import { AppError, unauthenticated } from '../errors.js';
-import { signAccessToken } from './accessToken.js';
-
-export const REFRESH_TOKEN_TTL_MS = 30 * 24 * 3600 * 1000;
+import { signAccessToken, type TokenSettings } from './accessToken.js';
 
 export interface Session {
   readonly accessToken: string;
@@ -19,17 +17,17 @@ export interface Session {
 const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
 
 /** Starts a session (a new refresh-token family) or continues `familyId`. Flushes. */
-export async function issueSession(em: EntityManager, secret: string, user: User, familyId: string = randomUUID()): Promise<Session> {
+export async function issueSession(em: EntityManager, tokens: TokenSettings, user: User, familyId: string = randomUUID()): Promise<Session> {
   const refreshToken = randomBytes(32).toString('base64url');
   em.create(RefreshToken, {
     user,
     familyId,
     tokenHash: hashToken(refreshToken),
-    expiresAt: new Date(Date.now() + REFRESH_TOKEN_TTL_MS),
+    expiresAt: new Date(Date.now() + tokens.lifetimes.refreshSeconds * 1000),
   });
   await em.flush();
   const tenantId = user.tenant?.id ?? null;
-  const { token, expiresAt } = signAccessToken(secret, { id: user.id, role: user.role, tenantId });
+  const { token, expiresAt } = signAccessToken(tokens, { id: user.id, role: user.role, tenantId });
   const tenant = tenantId ? await em.findOneOrFail(Tenant, tenantId) : null;
   return { accessToken: token, refreshToken, expiresAt, user, tenant };
 }
@@ -38,7 +36,7 @@ export async function issueSession(em: EntityManager, secret: string, user: User
  * Spends `presented` and issues the next pair of its family. A spent token presented again means it
  * was stolen or replayed: the whole family is revoked, so the thief's newer tokens die too.
  */
-export async function rotateSession(em: EntityManager, secret: string, presented: string): Promise<Session> {
+export async function rotateSession(em: EntityManager, tokens: TokenSettings, presented: string): Promise<Session> {
   const token = await em.findOne(RefreshToken, { tokenHash: hashToken(presented) }, { populate: ['user'] });
   if (!token || token.revokedAt || token.expiresAt <= new Date()) throw unauthenticated('Invalid refresh token');
   const user = token.user.getEntity();
@@ -52,7 +50,7 @@ export async function rotateSession(em: EntityManager, secret: string, presented
       await revokeFamily(tx, token.familyId);
       return null;
     }
-    return issueSession(tx, secret, user, token.familyId);
+    return issueSession(tx, tokens, user, token.familyId);
   });
   if (!session) throw unauthenticated('Refresh token reuse detected: the session has been revoked');
   return session;

@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { bearerToken, type Principal, verifyAccessToken } from '../auth/accessToken.js';
+import { bearerToken, type Principal, type TokenSettings, verifyAccessToken } from '../auth/accessToken.js';
 import type { PasswordHasher } from '../auth/passwords.js';
 import type { Config } from '../config.js';
 import type { Orm } from '../db/orm.js';
@@ -18,7 +18,8 @@ import { resolveTenant, type TenantHints } from './resolveTenant.js';
 export interface Services {
   readonly orm: Orm;
   readonly config: Config;
-  readonly jwtSecret: string;
+  /** The HS256 key and the token lifetimes. */
+  readonly tokens: TokenSettings;
   readonly log: Logger;
   readonly provisioner: Provisioner;
   readonly events: TenantEvents;
@@ -65,7 +66,7 @@ export async function identify(services: Services, input: { authorization?: unkn
     authError = new AppError('UNAUTHENTICATED', 'Malformed Authorization header');
   } else if (token) {
     try {
-      principal = verifyAccessToken(services.jwtSecret, token);
+      principal = verifyAccessToken(services.tokens.secret, token);
     } catch (err) {
       authError = err as AppError;
     }

@@ -54,7 +54,8 @@ export async function createApp(options: AppOptions): Promise<App> {
   const { config, orm, log } = options;
   const events = new TenantEvents(options.appUrl, log);
   await events.start();
-  const services: Services = { orm, config, jwtSecret: options.jwtSecret, log, provisioner: options.provisioner, events, passwords: options.passwords, dns: new DnsChallenge(config.dns) };
+  const tokens = { secret: options.jwtSecret, lifetimes: config.tokenLifetimes };
+  const services: Services = { orm, config, tokens, log, provisioner: options.provisioner, events, passwords: options.passwords, dns: new DnsChallenge(config.dns) };
   const metrics = new Metrics();
   const schema = await buildTenantrySchema();
   const rateLimits = RateLimits.create(config, options.appUrl, log);

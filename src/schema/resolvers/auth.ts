@@ -49,7 +49,7 @@ export class AuthResolver {
         await em.flush();
         await ctx.services.provisioner.enqueue(em, tenant.id);
         await publishStatus(em, tenant); // superadmins' all-tenants streams hear of the new tenant
-        return issueSession(em, ctx.services.jwtSecret, user);
+        return issueSession(em, ctx.services.tokens, user);
       },
       { unique: { tenant_slug_unique: { message: 'This slug is taken', field: 'slug' } } },
     );
@@ -64,13 +64,13 @@ export class AuthResolver {
       throw unauthenticated('Invalid email or password');
     }
     await assertTenantActive(ctx.em, user);
-    return mutate(ctx, (em) => issueSession(em, ctx.services.jwtSecret, user));
+    return mutate(ctx, (em) => issueSession(em, ctx.services.tokens, user));
   }
 
   @Mutation(() => AuthPayloadType, { description: 'Spends the refresh token and returns a new pair.' })
   refreshToken(@Arg('refreshToken') refreshToken: string, @Ctx() ctx: RequestContext): Promise<Session> {
     // Not in a savepoint: revoking a replayed token's family must stick even though the call fails.
-    return rotateSession(ctx.em, ctx.services.jwtSecret, refreshToken);
+    return rotateSession(ctx.em, ctx.services.tokens, refreshToken);
   }
 
   @Mutation(() => Boolean, { description: 'Ends the session the refresh token belongs to.' })
