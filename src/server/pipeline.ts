@@ -132,7 +132,9 @@ export async function createOperationPipeline(schema: GraphQLSchema, services: S
         async willSendResponse({ response, operation }) {
           const body = response.body.kind === 'single' ? response.body.singleResult : undefined;
           const firstCode = body?.errors?.[0]?.extensions?.code as string | undefined;
-          if (body?.errors?.length && !hasAnyData(body.data)) response.http.status = statusForCode(firstCode);
+          // Apollo's 405 (a mutation or subscription sent with GET, `Allow: POST`) is GraphQL over HTTP's
+          // answer to the method, whatever the code: it stands.
+          if (body?.errors?.length && !hasAnyData(body.data) && response.http.status !== 405) response.http.status = statusForCode(firstCode);
           const seconds = Number(process.hrtime.bigint() - started) / 1e9;
           const labels = { operation: operation?.name?.value, type: operation?.operation, outcome: firstCode ?? 'ok', transport: input.transport };
           metrics.observe(labels, seconds);
@@ -147,6 +149,10 @@ export async function createOperationPipeline(schema: GraphQLSchema, services: S
     introspection: !production,
     hideSchemaDetailsFromClientErrors: production,
     includeStacktraceInErrorResponses: false,
+    // Callers authenticate with a bearer token only (no cookie, no ambient credential a cross-site page
+    // could make a browser send), so there is nothing for CSRF prevention to protect; on, it refused
+    // every GET without a preflight-forcing header, and urql sends queries as GET by default.
+    csrfPrevention: false,
     parseOptions: { maxTokens: MAX_TOKENS },
     // A document can break many rules at once (hundreds of unused variables): stop at a few.
     validationOptions: { maxErrors: 10 },

@@ -99,6 +99,18 @@ export async function gql<T = any>(server: { url: string }, query: string, varia
   return { status: response.status, body: JSON.parse(response.text) };
 }
 
+/** GET /graphql with the operation in the query string, as urql sends queries by default. */
+export async function gqlGet<T = any>(server: { url: string }, query: string, variables: Record<string, unknown> = {}, options: GqlOptions = {}): Promise<GqlResponse<T> & { headers: Headers }> {
+  const url = new URL(server.url);
+  url.searchParams.set('query', query);
+  if (Object.keys(variables).length) url.searchParams.set('variables', JSON.stringify(variables));
+  const headers: Record<string, string> = { accept: 'application/graphql-response+json, application/json', ...options.headers };
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  if (options.tenant) headers['x-tenant-id'] = options.tenant;
+  const response = await fetch(url, { headers });
+  return { status: response.status, headers: response.headers, body: (await response.json()) as GqlResponse<T>['body'] };
+}
+
 /** The first error's code, or undefined. */
 export const codeOf = (r: GqlResponse) => r.body.errors?.[0]?.extensions.code;
 
