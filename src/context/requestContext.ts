@@ -57,8 +57,9 @@ export interface RequestContext extends RequestIdentity {
  * Errors are recorded, not thrown, because public operations (login, signUp, refreshToken, logout)
  * must work whatever stale token or header a client still sends; `guardOperation` raises them for the rest.
  */
-export async function identify(services: Services, input: { authorization?: unknown; hints: TenantHints; address: string }): Promise<RequestIdentity> {
-  const requestId = randomUUID();
+export async function identify(services: Services, input: { requestId?: string; authorization?: unknown; hints: TenantHints; address: string }): Promise<RequestIdentity> {
+  // HTTP brings the id it echoes (src/server/requestId.ts); a WebSocket operation gets one of its own.
+  const requestId = input.requestId ?? randomUUID();
   let principal: Principal | null = null;
   let authError: AppError | null = null;
   const token = bearerToken(input.authorization);

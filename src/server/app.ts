@@ -21,6 +21,28 @@ import { HttpDrain } from './httpDrain.js';
 import { Metrics } from './metrics.js';
 import { createOperationPipeline } from './pipeline.js';
 import { RateLimits } from './rateLimit.js';
+import { assignRequestId, REQUEST_ID_HEADER } from './requestId.js';
+
+/**
+ * Headers a browser may send cross-origin (the preflight's Access-Control-Allow-Headers): ours, those
+ * Apollo's clients add (Apollo Client's `clientAwareness` and `enhancedClientAwareness` headers, Apollo
+ * iOS and Kotlin's operation name), the request id and W3C trace context. One missing, and the browser
+ * refuses the whole request ("Failed to fetch").
+ */
+const CORS_REQUEST_HEADERS = [
+  'content-type',
+  'authorization',
+  'x-tenant-id',
+  'apollo-require-preflight',
+  'apollographql-client-name',
+  'apollographql-client-version',
+  'apollographql-library-name',
+  'apollographql-library-version',
+  'x-apollo-operation-name',
+  REQUEST_ID_HEADER,
+  'traceparent',
+  'tracestate',
+];
 
 /** How long a graceful close lets requests in flight run before it cuts their connections. */
 export const SHUTDOWN_GRACE_MS = 10_000;
@@ -70,7 +92,8 @@ export async function createApp(options: AppOptions): Promise<App> {
   app.disable('x-powered-by');
   app.set('trust proxy', trust);
   app.use(helmet());
-  app.use(cors({ origin: config.corsOrigins, allowedHeaders: ['content-type', 'authorization', 'x-tenant-id', 'apollo-require-preflight'], maxAge: 600 }));
+  app.use(assignRequestId);
+  app.use(cors({ origin: config.corsOrigins, allowedHeaders: CORS_REQUEST_HEADERS, exposedHeaders: [REQUEST_ID_HEADER, 'retry-after'], maxAge: 600 }));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });

@@ -1,4 +1,5 @@
 import { createClient, type Client, type FormattedExecutionResult as ExecutionResult } from 'graphql-ws';
+import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import { PasswordHasher } from '../../src/auth/passwords.js';
 import { loadConfig, type Config } from '../../src/config.js';
@@ -48,13 +49,15 @@ export interface TestServerOptions {
   readonly orm?: Partial<Options>;
   /** Reuse a database instead of creating one (a second process-like server on the same data). */
   readonly db?: TestDatabase;
+  /** The server's logger (default: pino at LOG_LEVEL, TEST_LOG_LEVEL or silent). */
+  readonly log?: Logger;
 }
 
 /** A real server on 127.0.0.1 with a random port, over its own test database. */
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const db = options.db ?? (await createTestDatabase());
   const config = loadConfig({ ...TEST_ENV, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', ...options.env });
-  const log = createLogger(config.logLevel);
+  const log = options.log ?? createLogger(config.logLevel);
   const orm = options.orm ? await createOrm(db.appUrl, options.orm) : db.orm;
   const queue = await ProvisioningQueue.start(db.appUrl, orm, log, { baseDomain: BASE_DOMAIN, retryDelaySeconds: 1, ...options.provisioning });
   if (options.worker ?? true) await queue.work();
