@@ -18,6 +18,7 @@ import { proxyTrust } from './clientAddress.js';
 import { graphqlHttpHandler } from './graphqlHttp.js';
 import { attachGraphqlWs } from './graphqlWs.js';
 import { HttpDrain } from './httpDrain.js';
+import { developmentIde } from './ide.js';
 import { Metrics } from './metrics.js';
 import { createOperationPipeline } from './pipeline.js';
 import { RateLimits } from './rateLimit.js';
@@ -114,6 +115,8 @@ export async function createApp(options: AppOptions): Promise<App> {
   }
 
   app.use('/graphql', express.json({ limit: '1mb' }));
+  const ide = config.production ? undefined : await developmentIde(log);
+  if (ide) app.use(ide);
   app.post('/graphql', graphql);
   app.get('/graphql', graphql);
   // A body that is not JSON: the contract's BAD_REQUEST, not an HTML error page.
