@@ -39,7 +39,7 @@ export const apiScenario: Scenario = {
     await migrate(ownerUrl);
     const appUrl = await enableAppRoleLogin(ownerUrl, 'bench-app-password');
     const seed = await seedTenant(ownerUrl);
-    const token = signAccessToken(SECRET, { id: seed.userId, role: Role.ADMIN, tenantId: seed.tenantId }).token;
+    const token = signAccessToken({ secret: SECRET, lifetimes: loadConfig({}).tokenLifetimes }, { id: seed.userId, role: Role.ADMIN, tenantId: seed.tenantId }).token;
 
     const log = createLogger('silent');
     const orm = await createOrm(appUrl, { pool: { min: 0, max: 10 } });

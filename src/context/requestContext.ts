@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { bearerToken, type Principal, verifyAccessToken } from '../auth/accessToken.js';
+import { bearerToken, type Principal, type TokenSettings, verifyAccessToken } from '../auth/accessToken.js';
 import type { PasswordHasher } from '../auth/passwords.js';
 import type { Config } from '../config.js';
 import type { Orm } from '../db/orm.js';
@@ -19,7 +19,8 @@ import { resolveTenant, type TenantHints } from './resolveTenant.js';
 export interface Services {
   readonly orm: Orm;
   readonly config: Config;
-  readonly jwtSecret: string;
+  /** The HS256 key and the token lifetimes. */
+  readonly tokens: TokenSettings;
   readonly log: Logger;
   readonly provisioner: Provisioner;
   readonly events: TenantEvents;
@@ -57,8 +58,9 @@ export interface RequestContext extends RequestIdentity {
  * Errors are recorded, not thrown, because public operations (login, signUp, refreshToken, logout)
  * must work whatever stale token or header a client still sends; `guardOperation` raises them for the rest.
  */
-export async function identify(services: Services, input: { authorization?: unknown; hints: TenantHints; address: string }): Promise<RequestIdentity> {
-  const requestId = randomUUID();
+export async function identify(services: Services, input: { requestId?: string; authorization?: unknown; hints: TenantHints; address: string }): Promise<RequestIdentity> {
+  // HTTP brings the id it echoes (src/server/requestId.ts); a WebSocket operation gets one of its own.
+  const requestId = input.requestId ?? randomUUID();
   let principal: Principal | null = null;
   let authError: AppError | null = null;
   const token = bearerToken(input.authorization);
@@ -66,7 +68,7 @@ export async function identify(services: Services, input: { authorization?: unkn
     authError = new AppError('UNAUTHENTICATED', 'Malformed Authorization header');
   } else if (token) {
     try {
-      principal = verifyAccessToken(services.jwtSecret, token);
+      principal = verifyAccessToken(services.tokens.secret, token);
     } catch (err) {
       authError = err as AppError;
     }

@@ -9,10 +9,12 @@ registerEnumType(Role, { name: 'Role' });
 registerEnumType(TenantStatus, { name: 'TenantStatus' });
 registerEnumType(OrderStatus, { name: 'OrderStatus' });
 
-@ObjectType('PageInfo')
+@ObjectType('PageInfo', { description: 'Forward paging: pass endCursor as `after` for the next page.' })
 export class PageInfoType {
   @Field() hasNextPage!: boolean;
-  @Field(() => String, { nullable: true }) endCursor!: string | null;
+  @Field({ description: 'Whether this page starts after a cursor (`after` was given): rows come before it.' }) hasPreviousPage!: boolean;
+  @Field(() => String, { nullable: true, description: "The first edge's cursor; null on an empty page." }) startCursor!: string | null;
+  @Field(() => String, { nullable: true, description: "The last edge's cursor; null on an empty page." }) endCursor!: string | null;
 }
 
 /** `XConnection { edges: [XEdge!]!, pageInfo: PageInfo!, totalCount: Int! }` for a node type. */

@@ -18,9 +18,32 @@ import { proxyTrust } from './clientAddress.js';
 import { graphqlHttpHandler } from './graphqlHttp.js';
 import { attachGraphqlWs } from './graphqlWs.js';
 import { HttpDrain } from './httpDrain.js';
+import { developmentIde } from './ide.js';
 import { Metrics } from './metrics.js';
 import { createOperationPipeline } from './pipeline.js';
 import { RateLimits } from './rateLimit.js';
+import { assignRequestId, REQUEST_ID_HEADER } from './requestId.js';
+
+/**
+ * Headers a browser may send cross-origin (the preflight's Access-Control-Allow-Headers): ours, those
+ * Apollo's clients add (Apollo Client's `clientAwareness` and `enhancedClientAwareness` headers, Apollo
+ * iOS and Kotlin's operation name), the request id and W3C trace context. One missing, and the browser
+ * refuses the whole request ("Failed to fetch").
+ */
+const CORS_REQUEST_HEADERS = [
+  'content-type',
+  'authorization',
+  'x-tenant-id',
+  'apollo-require-preflight',
+  'apollographql-client-name',
+  'apollographql-client-version',
+  'apollographql-library-name',
+  'apollographql-library-version',
+  'x-apollo-operation-name',
+  REQUEST_ID_HEADER,
+  'traceparent',
+  'tracestate',
+];
 
 /** How long a graceful close lets requests in flight run before it cuts their connections. */
 export const SHUTDOWN_GRACE_MS = 10_000;
@@ -54,7 +77,8 @@ export async function createApp(options: AppOptions): Promise<App> {
   const { config, orm, log } = options;
   const events = new TenantEvents(options.appUrl, log);
   await events.start();
-  const services: Services = { orm, config, jwtSecret: options.jwtSecret, log, provisioner: options.provisioner, events, passwords: options.passwords, dns: new DnsChallenge(config.dns) };
+  const tokens = { secret: options.jwtSecret, lifetimes: config.tokenLifetimes };
+  const services: Services = { orm, config, tokens, log, provisioner: options.provisioner, events, passwords: options.passwords, dns: new DnsChallenge(config.dns) };
   const metrics = new Metrics();
   const schema = await buildTenantrySchema();
   const rateLimits = RateLimits.create(config, options.appUrl, log);
@@ -69,7 +93,8 @@ export async function createApp(options: AppOptions): Promise<App> {
   app.disable('x-powered-by');
   app.set('trust proxy', trust);
   app.use(helmet());
-  app.use(cors({ origin: config.corsOrigins, allowedHeaders: ['content-type', 'authorization', 'x-tenant-id', 'apollo-require-preflight'], maxAge: 600 }));
+  app.use(assignRequestId);
+  app.use(cors({ origin: config.corsOrigins, allowedHeaders: CORS_REQUEST_HEADERS, exposedHeaders: [REQUEST_ID_HEADER, 'retry-after'], maxAge: 600 }));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -90,6 +115,8 @@ export async function createApp(options: AppOptions): Promise<App> {
   }
 
   app.use('/graphql', express.json({ limit: '1mb' }));
+  const ide = config.production ? undefined : await developmentIde(log);
+  if (ide) app.use(ide);
   app.post('/graphql', graphql);
   app.get('/graphql', graphql);
   // A body that is not JSON: the contract's BAD_REQUEST, not an HTML error page.

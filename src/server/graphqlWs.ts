@@ -101,7 +101,7 @@ export function attachGraphqlWs(
         if (!token) return false;
         let principal;
         try {
-          principal = verifyAccessToken(services.jwtSecret, token);
+          principal = verifyAccessToken(services.tokens.secret, token);
         } catch {
           return false;
         }

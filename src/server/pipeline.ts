@@ -140,7 +140,9 @@ export async function createOperationPipeline(schema: GraphQLSchema, services: S
         async willSendResponse({ response, operation }) {
           const body = response.body.kind === 'single' ? response.body.singleResult : undefined;
           const firstCode = body?.errors?.[0]?.extensions?.code as string | undefined;
-          if (body?.errors?.length && !hasAnyData(body.data)) {
+          // Apollo's 405 (a mutation or subscription sent with GET, `Allow: POST`) is GraphQL over HTTP's
+          // answer to the method, whatever the code: it stands.
+          if (body?.errors?.length && !hasAnyData(body.data) && response.http.status !== 405) {
             response.http.status = statusForCode(firstCode);
             const retryAfter = body.errors[0].extensions?.retryAfter;
             if (typeof retryAfter === 'number') response.http.headers.set('retry-after', String(retryAfter));
@@ -159,6 +161,10 @@ export async function createOperationPipeline(schema: GraphQLSchema, services: S
     introspection: !production,
     hideSchemaDetailsFromClientErrors: production,
     includeStacktraceInErrorResponses: false,
+    // Callers authenticate with a bearer token only (no cookie, no ambient credential a cross-site page
+    // could make a browser send), so there is nothing for CSRF prevention to protect; on, it refused
+    // every GET without a preflight-forcing header, and urql sends queries as GET by default.
+    csrfPrevention: false,
     parseOptions: { maxTokens: MAX_TOKENS },
     // A document can break many rules at once (hundreds of unused variables): stop at a few.
     validationOptions: { maxErrors: 10 },

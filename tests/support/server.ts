@@ -1,4 +1,5 @@
 import { createClient, type Client, type FormattedExecutionResult as ExecutionResult } from 'graphql-ws';
+import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import { PasswordHasher } from '../../src/auth/passwords.js';
 import { loadConfig, type Config } from '../../src/config.js';
@@ -50,13 +51,15 @@ export interface TestServerOptions {
   readonly db?: TestDatabase;
   /** The password hasher (default: argon2id at the configuration's cost). */
   readonly passwords?: PasswordHasher;
+  /** The server's logger (default: pino at LOG_LEVEL, TEST_LOG_LEVEL or silent). */
+  readonly log?: Logger;
 }
 
 /** A real server on 127.0.0.1 with a random port, over its own test database. */
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const db = options.db ?? (await createTestDatabase());
   const config = loadConfig({ ...TEST_ENV, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', ...options.env });
-  const log = createLogger(config.logLevel);
+  const log = options.log ?? createLogger(config.logLevel);
   const orm = await createOrm(db.appUrl, { ...servingConnectionOptions(config.database), ...options.orm });
   const queue = await ProvisioningQueue.start(db.appUrl, orm, log, { baseDomain: BASE_DOMAIN, retryDelaySeconds: 1, ...options.provisioning });
   if (options.worker ?? true) await queue.work();
@@ -99,6 +102,18 @@ export async function gql<T = any>(server: { url: string }, query: string, varia
   if (options.tenant) headers['x-tenant-id'] = options.tenant;
   const response = await request(server.url, JSON.stringify({ query, variables }), headers, options.host);
   return { status: response.status, body: JSON.parse(response.text) };
+}
+
+/** GET /graphql with the operation in the query string, as urql sends queries by default. */
+export async function gqlGet<T = any>(server: { url: string }, query: string, variables: Record<string, unknown> = {}, options: GqlOptions = {}): Promise<GqlResponse<T> & { headers: Headers }> {
+  const url = new URL(server.url);
+  url.searchParams.set('query', query);
+  if (Object.keys(variables).length) url.searchParams.set('variables', JSON.stringify(variables));
+  const headers: Record<string, string> = { accept: 'application/graphql-response+json, application/json', ...options.headers };
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  if (options.tenant) headers['x-tenant-id'] = options.tenant;
+  const response = await fetch(url, { headers });
+  return { status: response.status, headers: response.headers, body: (await response.json()) as GqlResponse<T>['body'] };
 }
 
 /** The first error's code, or undefined. */
