@@ -48,6 +48,17 @@ export interface Config {
   readonly metricsToken?: string;
   /** How long the API server's requests may wait for and hold database connections. */
   readonly database: DatabaseLimits;
+  /** Tenant exports run by the API (src/lifecycle). */
+  readonly exports: ExportConfig;
+}
+
+export interface ExportConfig {
+  /** EXPORT_DIR: where export jobs write archives and the server reads them (shared by servers and workers). */
+  readonly dir: string;
+  /** EXPORT_RETENTION_HOURS: an export's archive is deleted this long after it was asked for. */
+  readonly retentionHours: number;
+  /** EXPORT_URL_TTL_SECONDS: how long a signed download URL works. */
+  readonly urlTtlSeconds: number;
 }
 
 export interface DnsConfig {
@@ -116,6 +127,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     metricsPort: env.METRICS_PORT ? intOr(env.METRICS_PORT, 0) : undefined,
     metricsToken: env.METRICS_TOKEN || undefined,
     database: databaseLimits(env),
+    exports: {
+      dir: path.resolve(env.EXPORT_DIR ?? path.join(env.DATA_DIR ?? '.data', 'exports')),
+      retentionHours: atLeast('EXPORT_RETENTION_HOURS', intOr(env.EXPORT_RETENTION_HOURS, 24), 1),
+      urlTtlSeconds: atLeast('EXPORT_URL_TTL_SECONDS', intOr(env.EXPORT_URL_TTL_SECONDS, 600), 10),
+    },
   };
 }
 
