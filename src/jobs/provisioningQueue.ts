@@ -208,7 +208,7 @@ export class ProvisioningQueue implements Provisioner {
  * Creates the queue with `options` unless it exists. An existing queue keeps its settings, except that
  * a missing dead-letter queue is added (queues created before FAILED moved to the dead-letter handler).
  */
-async function ensureQueue(boss: PgBoss, name: string, options: Parameters<PgBoss['createQueue']>[1]): Promise<void> {
+export async function ensureQueue(boss: PgBoss, name: string, options: Parameters<PgBoss['createQueue']>[1]): Promise<void> {
   const existing = await boss.getQueue(name);
   if (existing) {
     if (options?.deadLetter && existing.deadLetter !== options.deadLetter) await boss.updateQueue(name, { deadLetter: options.deadLetter });
@@ -223,7 +223,7 @@ async function ensureQueue(boss: PgBoss, name: string, options: Parameters<PgBos
  * pg-boss's SQL (with `$n` placeholders) run on the connection of `em`'s open transaction. It goes
  * through Kysely directly because MikroORM's `execute` expects `?` placeholders.
  */
-function inTransaction(em: EntityManager) {
+export function inTransaction(em: EntityManager) {
   const trx = em.getTransactionContext<ControlledTransaction<unknown>>();
   if (!trx) throw new Error('Enqueueing a job needs an open transaction to join');
   return {

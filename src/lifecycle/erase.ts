@@ -45,7 +45,7 @@ export async function requestDeletion(orm: Orm, tenantId: string, request: Delet
     const tenant = await em.findOne(Tenant, tenantId, { lockMode: LockMode.PESSIMISTIC_WRITE });
     if (!tenant) throw unknownTenant(tenantId);
     const confirmed = (tenant.deletion?.slug ?? tenant.slug) === request.confirmSlug;
-    if (!confirmed) throw new LifecycleError(`The confirmation "${request.confirmSlug}" is not the tenant's slug`, 2);
+    if (!confirmed) throw new LifecycleError(`The confirmation "${request.confirmSlug}" is not the tenant's slug`, 2, 'BAD_USER_INPUT', 'confirmSlug');
     if (isGone(tenant.status)) return tenant;
     if (tenant.status === TenantStatus.PREPARING) {
       const { rows } = await txQuery<{ n: number }>(em, 'select count(*)::int as n from "migration_checkpoint" where tenant_id = $1 and not done', [tenantId]);

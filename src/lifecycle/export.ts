@@ -20,6 +20,8 @@ export interface ExportOptions {
   /** This deployment's BASE_DOMAIN, recorded so an import can tell the tenant's own hostname. */
   readonly baseDomain: string;
   readonly progress?: TableProgress;
+  /** Called once the manifest is written (it knows every table's row count). */
+  readonly onManifest?: (manifest: ArchiveManifest) => void | Promise<void>;
   /** Rows per cursor fetch. */
   readonly fetchRows?: number;
 }
@@ -67,6 +69,7 @@ export async function exportTenant(orm: Orm, tenantId: string, out: Writable, op
         if (plan.uncovered.length) throw new UncoveredTablesError(plan.uncovered);
         const manifest = await buildManifest(em, tenant, plan, options);
         await writer.manifest(manifest);
+        await options.onManifest?.(manifest);
         for (const table of manifest.tables) {
           progress.table(table.name, table.rows);
           const written = await writeTable(em, writer, plan.tables.find((t) => t.table === table.name)!, tenantId, options.fetchRows ?? 2000, (n) => progress.rows(table.name, n));

@@ -278,7 +278,7 @@ class SnapshotGate {
  * A push-to-pull bridge: events pushed by the bus, pulled by graphql-ws. The bus subscription is
  * released exactly once, however the stream ends (client stop, `end`, `fail`).
  */
-class EventQueue<T> {
+export class EventQueue<T> {
   private readonly items: T[] = [];
   private waiting?: { resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void };
   private done = false;
