@@ -9,7 +9,8 @@ import http from 'node:http';
 import { signDownloadUrl } from '../../src/lifecycle/downloads.js';
 import { exportFile } from '../../src/lifecycle/exports.js';
 import { readyTenant, superadminToken } from '../support/fixtures.js';
-import { codeOf, gql, JWT_SECRET, startTestServer, type TestServer, wsClient, wsRequest, wsSubscribe } from '../support/server.js';
+import { prepareTenant } from '../../src/jobs/prepareTenant.js';
+import { BASE_DOMAIN, codeOf, gql, JWT_SECRET, startTestServer, type TestServer, wsClient, wsRequest, wsSubscribe } from '../support/server.js';
 import { tenantWithDataEverywhere } from './support.js';
 
 let server: TestServer;
@@ -156,6 +157,10 @@ test("deleteTenant: DELETING at once, the tenant's tokens, refresh tokens, socke
     expect(tomb.body.data.tenant).toMatchObject({ status: 'DELETED', slug: 'lc-delete', deletion: { slug: 'lc-delete', finishedAt: expect.any(String) } });
     const rows = Object.fromEntries(tomb.body.data.tenant.deletion.rows.map((r: { table: string; rows: number }) => [r.table, r.rows]));
     expect(rows).toMatchObject({ user: 1, domain: 1, refresh_token: 1, order_counter: 1 });
+    // Its preparation job, were one still queued, brings nothing back.
+    expect(await prepareTenant(server.orm, t.tenantId, BASE_DOMAIN)).toBe('skipped');
+    const { rows: left } = await server.db.owner.query(`select (select count(*) from domain where tenant_id = $1)::int + (select count(*) from order_counter where tenant_id = $1)::int as n`, [t.tenantId]);
+    expect(left).toEqual([{ n: 0 }]);
     // Idempotent, and the slug stays reserved (no one else gets its hostname).
     expect((await gql(server, DELETE, { id: t.tenantId, slug: 'lc-delete' }, { token: root })).body.data.deleteTenant.status).toBe('DELETED');
     expect(codeOf(await gql(server, `mutation { signUp(input: {tenantName: "x", slug: "lc-delete", email: "a@b.example.com", password: "correct horse battery staple"}) { accessToken } }`))).toBe('CONFLICT');
