@@ -79,7 +79,7 @@ export const lifecycleScenario: Scenario = {
         measured: `+${mb(bigRun.rssGrowth)} (peak ${mb(bigRun.rssPeak)})`,
         baseline: `+${mb(smallRun.rssGrowth)} (peak ${mb(smallRun.rssPeak)})`,
         ratio: bigRun.rssGrowth / Math.max(1, smallRun.rssGrowth),
-        note: 'flat: the same growth for a tenant ten times larger',
+        note: 'ratio ×1 would be flat in the tenant size; RSS follows the garbage collector, not live memory alone (bench/README.md)',
       });
 
       // Erase, while the neighbour reads.
