@@ -50,12 +50,23 @@ export interface Config {
   readonly database: DatabaseLimits;
   /** ACCESS_TOKEN_TTL, REFRESH_TOKEN_TTL. */
   readonly tokenLifetimes: TokenLifetimes;
+  /** Tenant exports run by the API (src/lifecycle). */
+  readonly exports: ExportConfig;
 }
 
 /** How long a session's tokens live, in seconds. */
 export interface TokenLifetimes {
   readonly accessSeconds: number;
   readonly refreshSeconds: number;
+}
+
+export interface ExportConfig {
+  /** EXPORT_DIR: where export jobs write archives and the server reads them (shared by servers and workers). */
+  readonly dir: string;
+  /** EXPORT_RETENTION_HOURS: an export's archive is deleted this long after it was asked for. */
+  readonly retentionHours: number;
+  /** EXPORT_URL_TTL_SECONDS: how long a signed download URL works. */
+  readonly urlTtlSeconds: number;
 }
 
 export interface DnsConfig {
@@ -125,6 +136,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     metricsToken: env.METRICS_TOKEN || undefined,
     tokenLifetimes: tokenLifetimes(env),
     database: databaseLimits(env),
+    exports: {
+      dir: path.resolve(env.EXPORT_DIR ?? path.join(env.DATA_DIR ?? '.data', 'exports')),
+      retentionHours: atLeast('EXPORT_RETENTION_HOURS', intOr(env.EXPORT_RETENTION_HOURS, 24), 1),
+      urlTtlSeconds: atLeast('EXPORT_URL_TTL_SECONDS', intOr(env.EXPORT_URL_TTL_SECONDS, 600), 10),
+    },
   };
 }
 

@@ -3,7 +3,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Orm } from '../db/orm.js';
 import { RefreshToken } from '../entities/RefreshToken.js';
-import { Tenant } from '../entities/Tenant.js';
+import { isGone, Tenant } from '../entities/Tenant.js';
 import { User } from '../entities/User.js';
 import { AppError, unauthenticated } from '../errors.js';
 import { inTenant } from '../filters/inTenant.js';
@@ -157,10 +157,11 @@ async function revokeFamily(em: EntityManager, familyId: string): Promise<void> 
   await em.nativeUpdate(RefreshToken, { familyId, revokedAt: null }, { revokedAt: new Date() });
 }
 
-/** A deactivated tenant's users can neither log in nor refresh. */
+/** A deactivated tenant's users can neither log in nor refresh; an erased (or erasing) tenant's have no session at all. */
 async function assertTenantActive(em: EntityManager, user: User): Promise<void> {
   if (!user.tenant) return;
   const tenant = await em.findOneOrFail(Tenant, user.tenant.id);
+  if (isGone(tenant.status)) throw invalidRefreshToken();
   if (!tenant.isActive) throw tenantInactiveError();
 }
 

@@ -12,6 +12,7 @@ import { AppError, unauthenticated } from '../errors.js';
 import { inTenant } from '../filters/inTenant.js';
 import type { TenantEvents } from '../jobs/tenantEvents.js';
 import type { Provisioner } from '../jobs/provisioner.js';
+import type { LifecycleJobs } from '../lifecycle/queue.js';
 import { createLoaders, type Loaders } from '../schema/loaders.js';
 import { resolveTenant, type TenantHints } from './resolveTenant.js';
 
@@ -23,6 +24,8 @@ export interface Services {
   readonly tokens: TokenSettings;
   readonly log: Logger;
   readonly provisioner: Provisioner;
+  /** Export and erase jobs (src/lifecycle). */
+  readonly lifecycle: LifecycleJobs;
   readonly events: TenantEvents;
   readonly passwords: PasswordHasher;
   /** Looks up custom domains' TXT proofs (`verifyDomain`). */

@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Principal } from '../auth/accessToken.js';
 import { HOST_LOOKUP_FUNCTION } from '../db/roles.js';
-import { Tenant } from '../entities/Tenant.js';
+import { isGone, Tenant } from '../entities/Tenant.js';
 import { AppError } from '../errors.js';
 import { classifyHost, hostFromHeader } from '../domains/hostnames.js';
 
@@ -37,7 +37,8 @@ export async function resolveTenant(em: EntityManager, principal: Principal | nu
 
   if (principal?.tenantId) {
     const tenant = await em.findOne(Tenant, principal.tenantId);
-    if (!tenant) return { tenant: null, error: new AppError('UNAUTHENTICATED', 'The token names no tenant that exists') };
+    // A tenant being erased (DELETING) or erased (DELETED) is one that no longer exists.
+    if (!tenant || isGone(tenant.status)) return { tenant: null, error: new AppError('UNAUTHENTICATED', 'The token names no tenant that exists') };
     // A header naming no tenant is TENANT_NOT_FOUND whoever sends it ("Unknown tenant"); an unknown host is ignored.
     if (named.error && hints.header) return { tenant: null, error: named.error };
     if (named.tenant && named.tenant.id !== tenant.id) {
@@ -60,9 +61,9 @@ export async function tenantNamedBy(em: EntityManager, hints: TenantHints, baseD
   const host = hostFromHeader(hints.host);
   if (!host) return { tenant: null, error: null };
   const rule = classifyHost(host, baseDomain);
-  if (rule.kind === 'custom') return { tenant: await tenantOfVerifiedDomain(em, host), error: null };
+  if (rule.kind === 'custom') return { tenant: existing(await tenantOfVerifiedDomain(em, host)), error: null };
   if (rule.kind === 'local' || !rule.slug) return { tenant: null, error: null };
-  const tenant = await em.findOne(Tenant, { slug: rule.slug });
+  const tenant = existing(await em.findOne(Tenant, { slug: rule.slug }));
   return tenant ? { tenant, error: null } : { tenant: null, error: new AppError('TENANT_NOT_FOUND', `No tenant "${rule.slug}"`) };
 }
 
@@ -79,8 +80,14 @@ async function tenantOfVerifiedDomain(em: EntityManager, hostname: string): Prom
   return row ? em.map(Tenant, row) : null;
 }
 
-export function findTenantByIdOrSlug(em: EntityManager, idOrSlug: string): Promise<Tenant | null> {
-  return em.findOne(Tenant, UUID.test(idOrSlug) ? { id: idOrSlug.toLowerCase() } : { slug: idOrSlug.toLowerCase() });
+/** The tenant an id or slug names (`x-tenant-id`, `login`'s `tenant`); none when it is being or has been erased. */
+export async function findTenantByIdOrSlug(em: EntityManager, idOrSlug: string): Promise<Tenant | null> {
+  return existing(await em.findOne(Tenant, UUID.test(idOrSlug) ? { id: idOrSlug.toLowerCase() } : { slug: idOrSlug.toLowerCase() }));
+}
+
+/** The tenant, unless it is being or has been erased: then it names nothing (its hostnames stop resolving). */
+function existing(tenant: Tenant | null): Tenant | null {
+  return tenant && !isGone(tenant.status) ? tenant : null;
 }
 
 function inactive(tenant: Tenant): AppError | null {

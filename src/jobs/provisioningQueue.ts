@@ -56,7 +56,8 @@ const POLLING = { batchSize: 1, pollingIntervalSeconds: 1, notifyPollingInterval
  */
 export class ProvisioningQueue implements Provisioner {
   private constructor(
-    private readonly boss: PgBoss,
+    /** The queue's pg-boss instance: the lifecycle's jobs (src/lifecycle/queue.ts) share it. */
+    readonly boss: PgBoss,
     private readonly orm: Orm,
     private readonly log: Logger,
     private readonly baseDomain: string,
@@ -151,9 +152,13 @@ export class ProvisioningQueue implements Provisioner {
     for (const { id } of candidates) {
       // In the tenant's own scope: its migration checkpoints are under RLS.
       const added = await inTenant(this.orm, id, async (tx) => {
-        // A tenant with migration checkpoints is being filled by the schema migrator (src/migrate), which
-        // owns its lifecycle: "preparing" it here would serve it READY and half-copied.
-        const [{ migrating }] = await tx.execute<{ migrating: boolean }[]>('select exists (select 1 from migration_checkpoint where tenant_id = ?) as migrating', [id]);
+        // A tenant with migration or import checkpoints is being filled by the schema migrator (src/migrate)
+        // or import-tenant (src/lifecycle), which own its lifecycle: "preparing" it here would serve it
+        // READY and half-copied.
+        const [{ migrating }] = await tx.execute<{ migrating: boolean }[]>(
+          'select exists (select 1 from migration_checkpoint where tenant_id = ?) or exists (select 1 from tenant_import_checkpoint where tenant_id = ?) as migrating',
+          [id, id],
+        );
         if (migrating) return false;
         const tenant = await tx.findOne(Tenant, id, { lockMode: LockMode.PESSIMISTIC_WRITE });
         if (!tenant || (tenant.status !== TenantStatus.PENDING && tenant.status !== TenantStatus.PREPARING)) return false;
@@ -203,7 +208,7 @@ export class ProvisioningQueue implements Provisioner {
  * Creates the queue with `options` unless it exists. An existing queue keeps its settings, except that
  * a missing dead-letter queue is added (queues created before FAILED moved to the dead-letter handler).
  */
-async function ensureQueue(boss: PgBoss, name: string, options: Parameters<PgBoss['createQueue']>[1]): Promise<void> {
+export async function ensureQueue(boss: PgBoss, name: string, options: Parameters<PgBoss['createQueue']>[1]): Promise<void> {
   const existing = await boss.getQueue(name);
   if (existing) {
     if (options?.deadLetter && existing.deadLetter !== options.deadLetter) await boss.updateQueue(name, { deadLetter: options.deadLetter });
@@ -218,7 +223,7 @@ async function ensureQueue(boss: PgBoss, name: string, options: Parameters<PgBos
  * pg-boss's SQL (with `$n` placeholders) run on the connection of `em`'s open transaction. It goes
  * through Kysely directly because MikroORM's `execute` expects `?` placeholders.
  */
-function inTransaction(em: EntityManager) {
+export function inTransaction(em: EntityManager) {
   const trx = em.getTransactionContext<ControlledTransaction<unknown>>();
   if (!trx) throw new Error('Enqueueing a job needs an open transaction to join');
   return {

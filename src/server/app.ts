@@ -12,8 +12,10 @@ import { pendingMigrationNames } from '../db/database.js';
 import type { Orm } from '../db/orm.js';
 import { DnsChallenge } from '../domains/dnsChallenge.js';
 import type { Provisioner } from '../jobs/provisioner.js';
+import type { LifecycleJobs } from '../lifecycle/queue.js';
 import { TenantEvents } from '../jobs/tenantEvents.js';
 import { buildTenantrySchema } from '../schema/build.js';
+import { DOWNLOAD_PATH, downloadHandler } from '../lifecycle/downloads.js';
 import { proxyTrust } from './clientAddress.js';
 import { graphqlHttpHandler } from './graphqlHttp.js';
 import { attachGraphqlWs } from './graphqlWs.js';
@@ -56,6 +58,7 @@ export interface AppOptions {
   readonly jwtSecret: string;
   readonly log: Logger;
   readonly provisioner: Provisioner;
+  readonly lifecycle: LifecycleJobs;
   readonly passwords: PasswordHasher;
 }
 
@@ -78,7 +81,7 @@ export async function createApp(options: AppOptions): Promise<App> {
   const events = new TenantEvents(options.appUrl, log);
   await events.start();
   const tokens = { secret: options.jwtSecret, lifetimes: config.tokenLifetimes };
-  const services: Services = { orm, config, tokens, log, provisioner: options.provisioner, events, passwords: options.passwords, dns: new DnsChallenge(config.dns) };
+  const services: Services = { orm, config, tokens, log, provisioner: options.provisioner, lifecycle: options.lifecycle, events, passwords: options.passwords, dns: new DnsChallenge(config.dns) };
   const metrics = new Metrics();
   const schema = await buildTenantrySchema();
   const rateLimits = RateLimits.create(config, options.appUrl, log);
@@ -113,6 +116,10 @@ export async function createApp(options: AppOptions): Promise<App> {
   if (config.production && config.metricsPort === undefined && !config.metricsToken) {
     log.warn('/metrics is public on the API port: set METRICS_PORT or METRICS_TOKEN');
   }
+
+  // Tenant export archives, by signed link (src/lifecycle/downloads.ts).
+  const download = downloadHandler(services);
+  app.get(`${DOWNLOAD_PATH}/:exportId`, (req, res) => void drain.track(download(req, res)));
 
   app.use('/graphql', express.json({ limit: '1mb' }));
   const ide = config.production ? undefined : await developmentIde(log);

@@ -92,6 +92,18 @@ const ALLOWED: readonly { readonly file: string; readonly line?: RegExp; readonl
     line: /^this\.addSql\(`create policy "\$\{table\}_platform_access" on "\$\{table\}" to \$\{PLATFORM_ROLE\} using \(true\) with check \(true\);`\);$/,
     why: 'its allow-all policies',
   },
+  // The lifecycle's tables are tenant tables: the same grants and policies as Init's.
+  { file: 'migrations/Migration20261215000000TenantLifecycle.ts', line: /^import \{ APP_ROLE, PLATFORM_ROLE, TENANT_SETTING \} from '\.\.\/db\/roles\.js';$/, why: 'imports the role name' },
+  {
+    file: 'migrations/Migration20261215000000TenantLifecycle.ts',
+    line: /^this\.addSql\(`grant select, insert, update, delete on "\$\{table\}" to \$\{APP_ROLE\}, \$\{PLATFORM_ROLE\};`\);$/,
+    why: 'grants the lifecycle tables (export lookups by id go through asPlatform)',
+  },
+  {
+    file: 'migrations/Migration20261215000000TenantLifecycle.ts',
+    line: /^this\.addSql\(`create policy "\$\{table\}_platform_access" on "\$\{table\}" to \$\{PLATFORM_ROLE\} using \(true\) with check \(true\);`\);$/,
+    why: 'its allow-all policies',
+  },
   // Host → tenant before any tenant is known, without opening the hatch per anonymous request. Exactly
   // this function: it returns one tenant id for one hostname, reads only verified, active domains, runs
   // as a role that may read four columns of `domain` and nothing else (tests/db/catalog.test.ts checks
