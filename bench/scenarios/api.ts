@@ -11,6 +11,7 @@ import { enableAppRoleLogin, migrate } from '../../src/db/database.js';
 import { createOrm } from '../../src/db/orm.js';
 import { Role } from '../../src/entities/User.js';
 import { ProvisioningQueue } from '../../src/jobs/provisioningQueue.js';
+import { LifecycleQueue } from '../../src/lifecycle/queue.js';
 import { createApp } from '../../src/server/app.js';
 import { createLogger } from '../../src/server/logger.js';
 import { median, ms, percentile, type BenchRow, type Scenario } from '../harness.js';
@@ -39,15 +40,16 @@ export const apiScenario: Scenario = {
     await migrate(ownerUrl);
     const appUrl = await enableAppRoleLogin(ownerUrl, 'bench-app-password');
     const seed = await seedTenant(ownerUrl);
-    const token = signAccessToken(SECRET, { id: seed.userId, role: Role.ADMIN, tenantId: seed.tenantId }).token;
+    const token = signAccessToken({ secret: SECRET, lifetimes: loadConfig({}).tokenLifetimes }, { id: seed.userId, role: Role.ADMIN, tenantId: seed.tenantId }).token;
 
     const log = createLogger('silent');
     const orm = await createOrm(appUrl, { pool: { min: 0, max: 10 } });
     const queue = await ProvisioningQueue.start(appUrl, orm, log, { baseDomain: 'bench.test' });
     // The hand-written baseline counts no rate: Tenantry's limits are off, and measured apart below.
-    const tenantry = (env: Record<string, string>) => {
+    const tenantry = async (env: Record<string, string>) => {
       const config = loadConfig({ NODE_ENV: 'production', LOG_LEVEL: 'silent', BASE_DOMAIN: 'bench.test', ...env });
-      return createApp({ config, orm, appUrl, jwtSecret: SECRET, log, provisioner: queue, passwords: new PasswordHasher(config.passwordHashing) });
+      const lifecycle = await LifecycleQueue.start(queue.boss, orm, log, { baseDomain: 'bench.test', exports: config.exports });
+      return createApp({ config, orm, appUrl, jwtSecret: SECRET, log, provisioner: queue, lifecycle, passwords: new PasswordHasher(config.passwordHashing) });
     };
     const app = await tenantry({ RATE_LIMIT_PER_MINUTE: '0', TENANT_RATE_LIMIT_PER_MINUTE: '0' });
     const tenantryPort = await app.listen(0, '127.0.0.1');

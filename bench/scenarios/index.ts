@@ -1,5 +1,6 @@
 import type { Scenario } from '../harness.js';
 import { apiScenario } from './api.js';
+import { lifecycleScenario } from './lifecycle.js';
 import { migrateScenario } from './migrate.js';
 import { noisyNeighbourScenario } from './noisyNeighbour.js';
 import { provisioningScenario } from './provisioning.js';
@@ -9,4 +10,4 @@ import { startupScenario } from './startup.js';
 import { tracingScenario } from './tracing.js';
 
 /** Every benchmark scenario, in the order they run. One module per scenario in this folder. */
-export const scenarios: Scenario[] = [scoping, apiScenario, reportScenario, provisioningScenario, migrateScenario, startupScenario, noisyNeighbourScenario, tracingScenario];
+export const scenarios: Scenario[] = [scoping, apiScenario, reportScenario, provisioningScenario, migrateScenario, startupScenario, noisyNeighbourScenario, lifecycleScenario, tracingScenario];

@@ -3,8 +3,9 @@ import pg from 'pg';
 import { assertSubjectToRls, enableAppRoleLogin, migrate } from '../../src/db/database.js';
 import { createOrm, type Orm } from '../../src/db/orm.js';
 import { TENANT_SETTING } from '../../src/db/roles.js';
+import { currentPrincipal } from '../../src/context/requestContext.js';
 import { runInScope } from '../../src/filters/scope.js';
-import { Product } from '../../src/entities/index.js';
+import { Product, Role } from '../../src/entities/index.js';
 import { inTenant } from '../../src/filters/inTenant.js';
 import { type BenchRow, type BenchServer, median, ms, percentile, type Scenario } from '../harness.js';
 
@@ -28,6 +29,8 @@ const LIST_SQL = `select ${COLUMNS} from product where tenant_id = $1 order by s
  *     same SQL by hand as the app role in begin/set_config/query/commit (RLS + round trips, no ORM).
  * (b) The scoped 50-row list of one tenant with 10 tenants loaded, then with 5,000 (about 1M products,
  *     loaded set-based as the owner, then ANALYZE): does a tenant's read cost grow with other tenants' data?
+ * (c) What every request now pays to check its caller (`currentPrincipal`: the user's current role and
+ *     active flag, read in the unit of work): the `findOne` unit of work with the check vs without.
  */
 export const scoping: Scenario = {
   name: 'scoping',
@@ -56,6 +59,7 @@ export const scoping: Scenario = {
         row('findOne: inTenant (filter + RLS) vs plain SQL as superuser', a.scopedFindOne, a.plainFindOne, smallNote),
         row('  findOne part: the ORM alone (superuser, filter lifted, no transaction)', a.ormFindOne, a.plainFindOne, 'ORM, no scoping'),
         row('  findOne part: same SQL as app role in begin/set_config/commit', a.rlsFindOne, a.plainFindOne, 'RLS + round trips, no ORM'),
+        row('findOne: inTenant with the caller check vs without', a.checkedFindOne, a.scopedFindOne, 'currentPrincipal: one primary-key read of the user'),
         row('list 50 by sku: inTenant (filter + RLS) vs plain SQL as superuser', a.scopedList, a.plainList, smallNote),
         row('  list 50 part: the ORM alone (superuser, filter lifted, no transaction)', a.ormList, a.plainList, 'ORM, no scoping'),
         row('  list 50 part: same SQL as app role in begin/set_config/commit', a.rlsList, a.plainList, 'RLS + round trips, no ORM'),
@@ -109,14 +113,24 @@ async function productCount(db: BenchDatabase): Promise<string> {
   return rows[0].n.toLocaleString('en');
 }
 
-/** The six timed paths on one database, for tenant `bench-1`, after checking each returns real rows. */
+/** The timed paths on one database, for tenant `bench-1`, after checking each returns real rows. */
 async function paths(db: BenchDatabase) {
   const tenant = (await db.owner.query<{ id: string }>(`select id from tenant where slug = 'bench-1'`)).rows[0].id;
   const ids = (await db.owner.query<{ id: string }>('select id from product where tenant_id = $1', [tenant])).rows.map((r) => r.id);
+  const { rows: [user] } = await db.owner.query<{ id: string }>(
+    `insert into "user" (id, tenant_id, email, role, password_hash, created_at) values (gen_random_uuid(), $1, 'bench@bench-1.example.com', 'ADMIN', 'x', now()) returning id`,
+    [tenant],
+  );
+  const caller = { userId: user.id, role: Role.ADMIN, tenantId: tenant, exp: 0 };
   let next = 0;
   const nextId = () => ids[next++ % ids.length];
   const p = {
     scopedFindOne: () => inTenant(db.orm, tenant, (em) => em.findOneOrFail(Product, { id: nextId() })),
+    checkedFindOne: () =>
+      inTenant(db.orm, tenant, async (em) => {
+        await currentPrincipal(em, caller);
+        return em.findOneOrFail(Product, { id: nextId() });
+      }),
     plainFindOne: () => db.owner.query(FIND_ONE_SQL, [tenant, nextId()]),
     ormFindOne: () => unscoped(db.ownerOrm, (em) => em.findOneOrFail(Product, { tenant, id: nextId() })),
     rlsFindOne: () => inAppTransaction(db.app, tenant, FIND_ONE_SQL, [tenant, nextId()]),

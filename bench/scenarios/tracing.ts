@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { signAccessToken } from '../../src/auth/accessToken.js';
+import { loadConfig } from '../../src/config.js';
 import { migrate } from '../../src/db/database.js';
 import { Role } from '../../src/entities/User.js';
 import { freePort, median, ms, percentile, type BenchRow, type Scenario } from '../harness.js';
@@ -34,7 +35,7 @@ export const tracingScenario: Scenario = {
     const build = spawnSync(NODE, ['scripts/build.ts', '--if-stale'], { cwd: ROOT, encoding: 'utf8' });
     if (build.status !== 0) throw new Error(`build failed: ${build.stderr}`);
     const seed = await seedTenant(ownerUrl);
-    const token = signAccessToken(SECRET, { id: seed.userId, role: Role.ADMIN, tenantId: seed.tenantId }).token;
+    const token = signAccessToken({ secret: SECRET, lifetimes: loadConfig({}).tokenLifetimes }, { id: seed.userId, role: Role.ADMIN, tenantId: seed.tenantId }).token;
     const sink = await startSink();
     const env = { NODE_ENV: 'production', DATABASE_URL: ownerUrl, JWT_SECRET: SECRET, BASE_DOMAIN: 'bench.test', LOG_LEVEL: 'warn', RUN_WORKER: 'false', RATE_LIMIT_PER_MINUTE: '0', TENANT_RATE_LIMIT_PER_MINUTE: '0' };
     const off = await startBuilt(env);

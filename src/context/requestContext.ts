@@ -1,16 +1,18 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { bearerToken, type Principal, verifyAccessToken } from '../auth/accessToken.js';
+import { bearerToken, type Principal, type TokenSettings, verifyAccessToken } from '../auth/accessToken.js';
 import type { PasswordHasher } from '../auth/passwords.js';
 import type { Config } from '../config.js';
 import type { Orm } from '../db/orm.js';
 import type { DnsChallenge } from '../domains/dnsChallenge.js';
 import type { Tenant } from '../entities/Tenant.js';
-import { AppError } from '../errors.js';
+import { Role, User } from '../entities/User.js';
+import { AppError, unauthenticated } from '../errors.js';
 import { inTenant } from '../filters/inTenant.js';
 import type { TenantEvents } from '../jobs/tenantEvents.js';
 import type { Provisioner } from '../jobs/provisioner.js';
+import type { LifecycleJobs } from '../lifecycle/queue.js';
 import { createLoaders, type Loaders } from '../schema/loaders.js';
 import { resolveTenant, type TenantHints } from './resolveTenant.js';
 
@@ -18,9 +20,12 @@ import { resolveTenant, type TenantHints } from './resolveTenant.js';
 export interface Services {
   readonly orm: Orm;
   readonly config: Config;
-  readonly jwtSecret: string;
+  /** The HS256 key and the token lifetimes. */
+  readonly tokens: TokenSettings;
   readonly log: Logger;
   readonly provisioner: Provisioner;
+  /** Export and erase jobs (src/lifecycle). */
+  readonly lifecycle: LifecycleJobs;
   readonly events: TenantEvents;
   readonly passwords: PasswordHasher;
   /** Looks up custom domains' TXT proofs (`verifyDomain`). */
@@ -56,8 +61,9 @@ export interface RequestContext extends RequestIdentity {
  * Errors are recorded, not thrown, because public operations (login, signUp, refreshToken, logout)
  * must work whatever stale token or header a client still sends; `guardOperation` raises them for the rest.
  */
-export async function identify(services: Services, input: { authorization?: unknown; hints: TenantHints; address: string }): Promise<RequestIdentity> {
-  const requestId = randomUUID();
+export async function identify(services: Services, input: { requestId?: string; authorization?: unknown; hints: TenantHints; address: string }): Promise<RequestIdentity> {
+  // HTTP brings the id it echoes (src/server/requestId.ts); a WebSocket operation gets one of its own.
+  const requestId = input.requestId ?? randomUUID();
   let principal: Principal | null = null;
   let authError: AppError | null = null;
   const token = bearerToken(input.authorization);
@@ -65,7 +71,7 @@ export async function identify(services: Services, input: { authorization?: unkn
     authError = new AppError('UNAUTHENTICATED', 'Malformed Authorization header');
   } else if (token) {
     try {
-      principal = verifyAccessToken(services.jwtSecret, token);
+      principal = verifyAccessToken(services.tokens.secret, token);
     } catch (err) {
       authError = err as AppError;
     }
@@ -81,7 +87,8 @@ export function requestLogger(services: Services, identity: RequestIdentity): Lo
 }
 
 function contextOf(services: Services, identity: RequestIdentity, log: Logger, em: EntityManager): RequestContext {
-  return { ...identity, services, log, em, loaders: createLoaders(em) };
+  const superadmin = identity.principal?.role === Role.SUPERADMIN ? { orm: services.orm, actorId: identity.principal.userId } : undefined;
+  return { ...identity, services, log, em, loaders: createLoaders(em, superadmin) };
 }
 
 /**
@@ -94,15 +101,40 @@ export function plainContext(services: Services, identity: RequestIdentity, log 
 }
 
 /**
+ * The caller as they are now, not as their token says (the token's role is not trusted alone): one
+ * primary-key read of the user inside the tenant's scope (filter and RLS). A demoted user acts with
+ * their current role; a deactivated (or deleted) one is UNAUTHENTICATED from their next operation on.
+ * Superadmins are platform rows that no API demotes or deactivates: their token is taken as it is.
+ * The one place this check lives, so it can be folded into the transaction's first round trip.
+ */
+export async function currentPrincipal(em: EntityManager, principal: Principal): Promise<Principal> {
+  if (!principal.tenantId) return principal;
+  const user = await em.findOne(User, principal.userId);
+  if (!user?.isActive) throw unauthenticated('This account is not active');
+  return user.role === principal.role ? principal : { ...principal, role: user.role };
+}
+
+/**
+ * `identity` with the caller as they are now, for operations that run outside a unit of work
+ * (subscriptions): `currentPrincipal` in a transaction of its own in the caller's tenant.
+ */
+export async function currentIdentity(services: Services, identity: RequestIdentity): Promise<RequestIdentity> {
+  const { principal } = identity;
+  if (!principal?.tenantId) return identity;
+  return { ...identity, principal: await inTenant(services.orm, principal.tenantId, (em) => currentPrincipal(em, principal)) };
+}
+
+/**
  * Runs one operation as one unit of work. With a tenant: `inTenant` (filter scope, RLS setting, one
- * transaction). Without: a `plainContext`.
+ * transaction), whose first read is the caller's current role and active flag. Without: a `plainContext`.
  */
 export function runUnitOfWork<T>(services: Services, identity: RequestIdentity, fn: (ctx: RequestContext) => Promise<T>): Promise<T> {
   const log = requestLogger(services, identity);
   if (!identity.tenant || identity.tenantError) return fn(plainContext(services, identity, log));
   return inTenant(services.orm, identity.tenant.id, async (em) => {
     try {
-      return await fn(contextOf(services, identity, log, em));
+      const principal = identity.principal && (await currentPrincipal(em, identity.principal));
+      return await fn(contextOf(services, { ...identity, principal }, log, em));
     } finally {
       // Mutations flush inside `mutate`; anything else loaded was only read. Clearing spares the
       // commit's implicit flush a change-set scan over every entity the response touched.

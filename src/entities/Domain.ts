@@ -1,10 +1,13 @@
 import { type Opt, type Ref } from '@mikro-orm/core';
-import { Entity, ManyToOne, PrimaryKey, Property } from '@mikro-orm/decorators/legacy';
+import { Entity, Filter, ManyToOne, PrimaryKey, Property } from '@mikro-orm/decorators/legacy';
 import { randomUUID } from 'node:crypto';
+import { tenantFilter } from '../filters/tenantFilter.js';
 import { Tenant } from './Tenant.js';
 
 /**
- * A hostname of a tenant. Shared table: tenant resolution reads it before any tenant is known.
+ * A hostname of a tenant. Scoped like tenant-owned rows (tenant filter, write guard, RLS). Tenant
+ * resolution, which runs before any tenant is known, does not read it through the ORM: it asks the
+ * database's host lookup function, which sees verified, active domains only (src/context/resolveTenant.ts).
  *
  * Either the tenant's own `<slug>.<BASE_DOMAIN>` (created verified by preparation: its by construction)
  * or a custom domain, which starts as an unverified claim carrying a token and a deadline and is
@@ -13,6 +16,7 @@ import { Tenant } from './Tenant.js';
  * most one primary domain per tenant; checks keep a primary or active domain verified.
  */
 @Entity()
+@Filter(tenantFilter)
 export class Domain {
   @PrimaryKey({ type: 'uuid' })
   id: string = randomUUID();

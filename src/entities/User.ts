@@ -1,6 +1,7 @@
 import { type Opt, type Ref } from '@mikro-orm/core';
-import { Entity, Enum, ManyToOne, PrimaryKey, Property } from '@mikro-orm/decorators/legacy';
+import { Entity, Enum, Filter, ManyToOne, PrimaryKey, Property } from '@mikro-orm/decorators/legacy';
 import { randomUUID } from 'node:crypto';
+import { tenantFilter } from '../filters/tenantFilter.js';
 import { Tenant } from './Tenant.js';
 
 export enum Role {
@@ -10,11 +11,13 @@ export enum Role {
 }
 
 /**
- * A person who logs in. Shared table: a superadmin has no tenant, and login looks users up before a
- * request is bound to a tenant. Email is unique per tenant, case-insensitively (expression index in
- * the migration); it is stored lower-cased.
+ * A person who logs in. A tenant's users are scoped like tenant-owned rows (tenant filter, write guard,
+ * RLS): login looks a user up inside the tenant's scope. A superadmin has no tenant (a platform row),
+ * reachable through the audited escape hatch only. Email is unique per tenant, case-insensitively
+ * (expression index in the migration); it is stored lower-cased.
  */
 @Entity()
+@Filter(tenantFilter)
 export class User {
   @PrimaryKey({ type: 'uuid' })
   id: string = randomUUID();
@@ -30,6 +33,10 @@ export class User {
 
   @Property({ type: 'text', hidden: true })
   passwordHash!: string;
+
+  /** A deactivated user cannot log in, refresh, or use an access token they still hold. */
+  @Property()
+  isActive: boolean & Opt = true;
 
   @Property({ type: 'timestamptz' })
   createdAt: Date & Opt = new Date();

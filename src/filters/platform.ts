@@ -15,22 +15,31 @@ export interface PlatformAct {
 }
 
 /**
- * THE escape hatch: the only code path that crosses tenants. It lifts the tenant filter (platform
- * scope) *and* takes the RLS bypass role with `SET LOCAL ROLE` for exactly one transaction, in which
- * it also writes the audit event. A test scans src/ and fails on any other filter switch or role change.
+ * What the act may add to its audit event once it knows it: the actor that a lookup found (a
+ * superadmin's login or refresh only learns who acts from the row it reads).
  */
-export function asPlatform<T>(orm: Orm, act: PlatformAct, fn: (em: EntityManager) => Promise<T>): Promise<T> {
+export interface AuditRecord {
+  actorId?: string | null;
+}
+
+/**
+ * THE escape hatch: the only code path that crosses tenants or reaches platform rows (tenant null). It
+ * lifts the tenant filter (platform scope) *and* takes the RLS bypass role with `SET LOCAL ROLE` for
+ * exactly one transaction, in which it also writes the audit event. A test scans src/ and fails on any
+ * other filter switch or role change.
+ */
+export function asPlatform<T>(orm: Orm, act: PlatformAct, fn: (em: EntityManager, audit: AuditRecord) => Promise<T>): Promise<T> {
   const em = orm.em.fork({ clear: true }) as EntityManager;
   em.setSessionContext({ role: PLATFORM_ROLE });
   return runInScope({ kind: 'platform', reason: act.action }, () =>
     em.transactional(async (tx) => {
-      tx.create(AuditEvent, {
+      const event = tx.create(AuditEvent, {
         action: act.action,
         actorId: act.actorId ?? null,
         tenantId: act.tenantId ?? null,
         target: act.target ?? null,
       });
-      const result = await fn(tx);
+      const result = await fn(tx, event);
       await tx.flush();
       return result;
     }),

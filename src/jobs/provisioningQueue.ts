@@ -5,6 +5,7 @@ import { PgBoss, type JobWithMetadata } from 'pg-boss';
 import type { Logger } from 'pino';
 import type { Orm } from '../db/orm.js';
 import { Tenant, TenantStatus } from '../entities/Tenant.js';
+import { inTenant } from '../filters/inTenant.js';
 import { JOB_SCHEMA } from '../migrations/Migration20261125001000JobQueue.js';
 import { failTenant, PREPARATION_STEPS, prepareTenant, type PreparationStep } from './prepareTenant.js';
 import type { JobOutcome, Provisioner, ProvisioningStats, QueueDepth } from './provisioner.js';
@@ -57,7 +58,8 @@ export class ProvisioningQueue implements Provisioner, ProvisioningStats {
   private readonly counts: Record<JobOutcome, number> = { completed: 0, retried: 0, failed: 0 };
 
   private constructor(
-    private readonly boss: PgBoss,
+    /** The queue's pg-boss instance: the lifecycle's jobs (src/lifecycle/queue.ts) share it. */
+    readonly boss: PgBoss,
     private readonly orm: Orm,
     private readonly log: Logger,
     private readonly baseDomain: string,
@@ -147,19 +149,22 @@ export class ProvisioningQueue implements Provisioner, ProvisioningStats {
    */
   async recover(): Promise<number> {
     const em = this.orm.em.fork({ clear: true }) as EntityManager;
-    // A tenant with migration checkpoints is being filled by the schema migrator (src/migrate), which
-    // owns its lifecycle: "preparing" it here would serve it READY and half-copied.
-    const stuck = await em.execute<{ id: string }[]>(
-      `select t.id from tenant t
-        where t.status in (?, ?) and not exists (select 1 from migration_checkpoint m where m.tenant_id = t.id)`,
-      [TenantStatus.PENDING, TenantStatus.PREPARING],
-    );
+    const candidates = await em.execute<{ id: string }[]>(`select id from tenant where status in (?, ?)`, [TenantStatus.PENDING, TenantStatus.PREPARING]);
     let enqueued = 0;
-    for (const { id } of stuck) {
-      const added = await em.fork({ clear: true }).transactional(async (tx) => {
+    for (const { id } of candidates) {
+      // In the tenant's own scope: its migration checkpoints are under RLS.
+      const added = await inTenant(this.orm, id, async (tx) => {
+        // A tenant with migration or import checkpoints is being filled by the schema migrator (src/migrate)
+        // or import-tenant (src/lifecycle), which own its lifecycle: "preparing" it here would serve it
+        // READY and half-copied.
+        const [{ migrating }] = await tx.execute<{ migrating: boolean }[]>(
+          'select exists (select 1 from migration_checkpoint where tenant_id = ?) or exists (select 1 from tenant_import_checkpoint where tenant_id = ?) as migrating',
+          [id, id],
+        );
+        if (migrating) return false;
         const tenant = await tx.findOne(Tenant, id, { lockMode: LockMode.PESSIMISTIC_WRITE });
         if (!tenant || (tenant.status !== TenantStatus.PENDING && tenant.status !== TenantStatus.PREPARING)) return false;
-        return this.enqueue(tx as EntityManager, id);
+        return this.enqueue(tx, id);
       });
       if (added) {
         enqueued++;
@@ -224,7 +229,7 @@ export class ProvisioningQueue implements Provisioner, ProvisioningStats {
  * Creates the queue with `options` unless it exists. An existing queue keeps its settings, except that
  * a missing dead-letter queue is added (queues created before FAILED moved to the dead-letter handler).
  */
-async function ensureQueue(boss: PgBoss, name: string, options: Parameters<PgBoss['createQueue']>[1]): Promise<void> {
+export async function ensureQueue(boss: PgBoss, name: string, options: Parameters<PgBoss['createQueue']>[1]): Promise<void> {
   const existing = await boss.getQueue(name);
   if (existing) {
     if (options?.deadLetter && existing.deadLetter !== options.deadLetter) await boss.updateQueue(name, { deadLetter: options.deadLetter });
@@ -239,7 +244,7 @@ async function ensureQueue(boss: PgBoss, name: string, options: Parameters<PgBos
  * pg-boss's SQL (with `$n` placeholders) run on the connection of `em`'s open transaction. It goes
  * through Kysely directly because MikroORM's `execute` expects `?` placeholders.
  */
-function inTransaction(em: EntityManager) {
+export function inTransaction(em: EntityManager) {
   const trx = em.getTransactionContext<ControlledTransaction<unknown>>();
   if (!trx) throw new Error('Enqueueing a job needs an open transaction to join');
   return {

@@ -22,8 +22,22 @@ export interface TenantActiveChange {
   readonly isActive: boolean;
 }
 
+/** A user's role or active flag changed: their open subscriptions end (they resubscribe as they now are). */
+export interface TenantUserChange {
+  readonly type: 'user';
+  readonly tenantId: string;
+  readonly userId: string;
+}
+
+/** An export's status or progress changed (src/lifecycle): `tenantExportProgress` subscribers follow it. */
+export interface TenantExportChange {
+  readonly type: 'export';
+  readonly tenantId: string;
+  readonly exportId: string;
+}
+
 /** Small by design: ids and a status, far below NOTIFY's 8000-byte limit. */
-export type TenantEvent = TenantStatusChange | TenantActiveChange;
+export type TenantEvent = TenantStatusChange | TenantActiveChange | TenantUserChange | TenantExportChange;
 
 /**
  * Sent to every listener after the listening connection was lost and regained: events committed while

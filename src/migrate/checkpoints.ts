@@ -23,7 +23,7 @@ export class CheckpointConflictError extends Error {
   }
 }
 
-/** The checkpoints of one tenant, by table. Readable with the app role (shared table). */
+/** The checkpoints of one tenant, by table. Read in that tenant's scope (`inTenant`: the table is under RLS). */
 export async function readCheckpoints(em: EntityManager, tenantId: string): Promise<Map<string, Checkpoint>> {
   const { rows } = await txQuery<{ table_name: string; last_legacy_id: string | null; rows_copied: string; skip_invalid: boolean; done: boolean; verified_at: Date | null }>(
     em,

@@ -1,6 +1,7 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Orm } from '../db/orm.js';
 import { TenantStatus } from '../entities/index.js';
+import { isGone } from '../entities/Tenant.js';
+import { inTenant } from '../filters/inTenant.js';
 import { type Checkpoint, initialCheckpoint, readCheckpoints } from './checkpoints.js';
 import { copyTables, type CopyResult } from './copy.js';
 import { tenantIdFor } from './ids.js';
@@ -104,7 +105,7 @@ async function processTenant(run: TenantRun, legacy: LegacyTenant): Promise<Tena
   const tenantId = tenantIdFor(legacy.legacyId);
   const label = legacy.schema;
   let tenant = await findTenant(deps.orm, tenantId);
-  const checkpoints = tenant ? await readOnly(deps.orm, (em) => readCheckpoints(em, tenantId)) : new Map<string, Checkpoint>();
+  const checkpoints = tenant ? await inTenant(deps.orm, tenantId, (em) => readCheckpoints(em, tenantId)) : new Map<string, Checkpoint>();
   /** Notes of this run only (what a dry run would do); what a write did is stored (notes.ts). */
   const notes: string[] = [];
   let plan: TenantPlan | undefined;
@@ -132,6 +133,8 @@ async function processTenant(run: TenantRun, legacy: LegacyTenant): Promise<Tena
     return o;
   };
 
+  // An erased tenant's legacy schema is not migrated into its tombstone again (its rows would come back).
+  if (tenant && isGone(tenant.status)) return outcome('failed', false, { error: `tenant ${tenant.slug} is ${tenant.status}: it was erased, not migrated again`, storedNotes: [] });
   try {
     return await run.source.snapshot(async (snap) => {
       plan = await planTenant(snap, legacy, tenantId, run.model, checkpoints, {
@@ -183,7 +186,7 @@ async function processTenant(run: TenantRun, legacy: LegacyTenant): Promise<Tena
       });
       tenant = ensured.tenant;
 
-      const current = ensured.created ? await readOnly(deps.orm, (em) => readCheckpoints(em, tenantId)) : new Map(checkpoints);
+      const current = ensured.created ? await inTenant(deps.orm, tenantId, (em) => readCheckpoints(em, tenantId)) : new Map(checkpoints);
       const tasks = plan.tables
         .filter((t) => t.selected && !current.get(t.table)?.done)
         .map((t) => ({ table: t.table, start: current.get(t.table) ?? initialCheckpoint(t.table), absent: !t.mapping.source }));
@@ -308,10 +311,6 @@ async function writeReport(orm: Orm, file: string, outcomes: readonly TenantOutc
     await report.close();
   }
   return { file: report.file, rows: report.rows };
-}
-
-function readOnly<T>(orm: Orm, fn: (em: EntityManager) => Promise<T>): Promise<T> {
-  return (orm.em.fork() as EntityManager).transactional(fn);
 }
 
 /** Runs `fn` over `items`, at most `n` at a time; results in input order. */

@@ -1,11 +1,13 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import DataLoader from 'dataloader';
+import type { Orm } from '../db/orm.js';
 import { Customer } from '../entities/Customer.js';
 import { Domain } from '../entities/Domain.js';
 import { Order } from '../entities/Order.js';
 import { OrderLine } from '../entities/OrderLine.js';
 import { Product } from '../entities/Product.js';
 import { Tenant } from '../entities/Tenant.js';
+import { asPlatform } from '../filters/platform.js';
 import { requireScopedTenantId } from '../filters/scope.js';
 
 /**
@@ -23,7 +25,16 @@ export interface Loaders {
   readonly customerOrderCount: DataLoader<string, number>;
 }
 
-export function createLoaders(em: EntityManager): Loaders {
+/**
+ * A superadmin's request: domains (tenant-tagged rows) of whatever tenants it lists are read through
+ * the escape hatch, one audited transaction per batch. Everyone else reads them in the request's scope.
+ */
+export interface PlatformReader {
+  readonly orm: Orm;
+  readonly actorId: string;
+}
+
+export function createLoaders(em: EntityManager, platform?: PlatformReader): Loaders {
   const pages = new Map<string, DataLoader<string, Order[]>>();
   return {
     customerOrders(limit, before) {
@@ -51,7 +62,10 @@ export function createLoaders(em: EntityManager): Loaders {
       return group(orderIds, lines, (l) => l.order.id);
     }),
     domains: new DataLoader(async (tenantIds) => {
-      const domains = await em.find(Domain, { tenant: { $in: [...tenantIds] } }, { orderBy: { hostname: 'asc' } });
+      const read = (reader: EntityManager) => reader.find(Domain, { tenant: { $in: [...tenantIds] } }, { orderBy: { hostname: 'asc' } });
+      const domains = platform
+        ? await asPlatform(platform.orm, { action: 'domain.read', actorId: platform.actorId, tenantId: tenantIds.length === 1 ? tenantIds[0] : null, target: `${tenantIds.length} tenant(s)` }, read)
+        : await read(em);
       return group(tenantIds, domains, (d) => d.tenant.id);
     }),
   };

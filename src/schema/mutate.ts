@@ -8,9 +8,14 @@ import { conflict } from '../errors.js';
  * happens whole or not at all, even when a later statement fails. Constraint violations that mean
  * "already exists" / "still in use" become CONFLICT instead of an internal error.
  */
-export async function mutate<T>(ctx: RequestContext, fn: (em: EntityManager) => Promise<T>, conflicts: ConflictMessages = {}): Promise<T> {
+export function mutate<T>(ctx: RequestContext, fn: (em: EntityManager) => Promise<T>, conflicts: ConflictMessages = {}): Promise<T> {
+  return withConflicts(() => ctx.em.transactional((em) => fn(em as EntityManager), { clear: true }), conflicts);
+}
+
+/** `run`, with the constraint violations of `conflicts` turned into CONFLICT (for writes in a transaction of their own). */
+export async function withConflicts<T>(run: () => Promise<T>, conflicts: ConflictMessages = {}): Promise<T> {
   try {
-    return await ctx.em.transactional((em) => fn(em as EntityManager), { clear: true });
+    return await run();
   } catch (err) {
     if (err instanceof UniqueConstraintViolationException) {
       const hit = Object.entries(conflicts.unique ?? {}).find(([constraint]) => err.message.includes(constraint));

@@ -13,7 +13,7 @@ import {
   subscribe,
 } from 'graphql';
 import { ConnectionGate } from '../context/connectionGate.js';
-import { plainContext, type RequestContext, type RequestIdentity, requestLogger, runUnitOfWork, type Services } from '../context/requestContext.js';
+import { currentIdentity, plainContext, type RequestContext, type RequestIdentity, requestLogger, runUnitOfWork, type Services } from '../context/requestContext.js';
 import { AppError, badInput, hasAnyData, statusForCode } from '../errors.js';
 import { type IdempotentRequest, idempotentRequest, parseIdempotencyKey } from '../idempotency/keys.js';
 import { runOnce } from '../idempotency/store.js';
@@ -85,9 +85,11 @@ export interface OperationPipeline {
  *    touches the database.
  * 2. run (`responseForOperation`): session fields outside any transaction (they open their own and
  *    hash passwords holding no connection); everything else as one unit of work in the tenant
- *    (`runUnitOfWork`), a superadmin's access audited inside it, once the tenant has a slot in the
- *    connection gate (its share of the pool); a keyed mutation at most once per key, its answer stored
- *    in the same transaction (`runOnce`); subscriptions on a plain context.
+ *    (`runUnitOfWork`: the caller's current role and active flag first, a superadmin's access audited
+ *    inside it), once the tenant has a slot in the connection gate (its share of the pool); a keyed
+ *    mutation at most once per key, its answer stored in the same transaction (`runOnce`), looked up
+ *    only after that check (a deactivated caller gets no replay); subscriptions on a plain context,
+ *    the caller checked the same way first.
  * 3. observe (`willSendResponse`): the contract's HTTP status (and Retry-After), metrics, one log line.
  *
  * With tracing on, each operation runs inside its span (`inOperationSpan`), the unit of work included.
@@ -154,13 +156,15 @@ export async function createOperationPipeline(
           const name = operationLabel(operation, fields);
           try {
             if (operation.operation === 'subscription') {
-              const result = await subscribe({ ...args, contextValue: plainContext(services, input.identity) });
+              // No unit of work outlives a subscription: the caller is checked as they are now on its own.
+              const result = await subscribe({ ...args, contextValue: plainContext(services, await currentIdentity(services, input.identity)) });
               if (!(Symbol.asyncIterator in result)) return single(format(result));
               input.outcome.stream = mapStream(result, format);
               return single({});
             }
             const run = async (ctx: RequestContext) => format((await execute({ ...args, contextValue: ctx })) as ExecutionResult);
-            if (sessionOnly) return single(await run(plainContext(services, input.identity)));
+            // Session fields act on the session they start or present, never as the caller's token.
+            if (sessionOnly) return single(await run(plainContext(services, { ...input.identity, principal: null, authError: null })));
             const answer = await gate.run(gateKey(input.identity), () =>
               runUnitOfWork(services, input.identity, async (ctx) => {
                 await auditSuperadminAccess(ctx, name);
@@ -181,7 +185,9 @@ export async function createOperationPipeline(
         async willSendResponse({ response, operation }) {
           const body = response.body.kind === 'single' ? response.body.singleResult : undefined;
           const firstCode = body?.errors?.[0]?.extensions?.code as string | undefined;
-          if (body?.errors?.length && !hasAnyData(body.data)) {
+          // Apollo's 405 (a mutation or subscription sent with GET, `Allow: POST`) is GraphQL over HTTP's
+          // answer to the method, whatever the code: it stands.
+          if (body?.errors?.length && !hasAnyData(body.data) && response.http.status !== 405) {
             response.http.status = statusForCode(firstCode);
             const retryAfter = body.errors[0].extensions?.retryAfter;
             if (typeof retryAfter === 'number') response.http.headers.set('retry-after', String(retryAfter));
@@ -202,6 +208,10 @@ export async function createOperationPipeline(
     introspection: !production,
     hideSchemaDetailsFromClientErrors: production,
     includeStacktraceInErrorResponses: false,
+    // Callers authenticate with a bearer token only (no cookie, no ambient credential a cross-site page
+    // could make a browser send), so there is nothing for CSRF prevention to protect; on, it refused
+    // every GET without a preflight-forcing header, and urql sends queries as GET by default.
+    csrfPrevention: false,
     parseOptions: { maxTokens: MAX_TOKENS },
     // A document can break many rules at once (hundreds of unused variables): stop at a few.
     validationOptions: { maxErrors: 10 },

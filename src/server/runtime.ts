@@ -6,6 +6,7 @@ import { ownTerminationSignals } from '../db/embedded.js';
 import { openDatabase, type Database, type OpenOptions } from '../db/database.js';
 import { devSecret } from '../devSecrets.js';
 import { ProvisioningQueue, type ProvisioningOptions } from '../jobs/provisioningQueue.js';
+import { LifecycleQueue } from '../lifecycle/queue.js';
 import { createLogger } from './logger.js';
 import type { OperationInput } from './pipeline.js';
 
@@ -14,6 +15,8 @@ export interface Runtime {
   readonly log: Logger;
   readonly db: Database;
   readonly queue: ProvisioningQueue;
+  /** Export and erase jobs, on the same pg-boss instance. */
+  readonly lifecycle: LifecycleQueue;
   readonly passwords: PasswordHasher;
   close(): Promise<void>;
 }
@@ -31,11 +34,16 @@ export async function startRuntime(config: Config, options: RuntimeOptions = {},
   const db = await openDatabase(config, database);
   try {
     const queue = await ProvisioningQueue.start(db.appUrl, db.orm, log, { baseDomain: config.baseDomain, ...options.provisioning });
+    const lifecycle = await LifecycleQueue.start(queue.boss, db.orm, log, { baseDomain: config.baseDomain, exports: config.exports }).catch(async (err: unknown) => {
+      await queue.stop();
+      throw err;
+    });
     return {
       config,
       log,
       db,
       queue,
+      lifecycle,
       passwords: new PasswordHasher(config.passwordHashing),
       close: async () => {
         await queue.stop();

@@ -57,6 +57,15 @@ test('login finds the tenant from the Host of a custom domain added with addDoma
   expectAcmeAdminSession(await login({ email: 'boss@acme.example.com' }, { host: 'shop.acme-corp.example' }));
 });
 
+test("the session's tenant comes with its domains (read in the session's scope), also through user.tenant", async () => {
+  const r = await gql(server, 'mutation($input: LoginInput!) { login(input: $input) { tenant { domains { hostname } } user { tenant { domains { hostname } } } } }', {
+    input: { email: 'boss@acme.example.com', password: PASSWORD, tenant: 'acme' },
+  });
+  expect(r.body.errors).toBeUndefined();
+  expect(r.body.data.login.tenant.domains).toContainEqual({ hostname: 'shop.acme-corp.example' });
+  expect(r.body.data.login.user.tenant.domains).toEqual(r.body.data.login.tenant.domains);
+});
+
 test('login compares the email case-insensitively', async () => {
   expectAcmeAdminSession(await login({ email: 'BOSS@ACME.Example.COM', tenant: 'acme' }));
 });
@@ -131,6 +140,9 @@ describe('a deactivated tenant', () => {
   beforeAll(async () => {
     gone = await signUp(server, 'gone', 'admin@gone.example.com');
     await waitReady(server, gone.token);
+    const former = await gql(server, 'mutation($i: CreateUserInput!) { createUser(input: $i) { id } }', { i: { email: 'former@gone.example.com', password: PASSWORD, role: 'MEMBER' } }, { token: gone.token });
+    const off = await gql(server, 'mutation($id: ID!) { setUserActive(id: $id, isActive: false) { isActive } }', { id: former.body.data.createUser.id }, { token: gone.token });
+    expect(off.body.data?.setUserActive).toEqual({ isActive: false });
     const r = await gql(server, 'mutation($id: ID!) { setTenantActive(tenantId: $id, isActive: false) { isActive } }', { id: gone.tenantId }, { token: root });
     expect(r.body.data?.setTenantActive).toEqual({ isActive: false });
   });
@@ -143,6 +155,11 @@ describe('a deactivated tenant', () => {
 
   test('its users get TENANT_INACTIVE on login', async () => {
     expectInactive(await login({ email: 'admin@gone.example.com', tenant: 'gone' }));
+  });
+
+  test('a user deactivated in it gets UNAUTHENTICATED, like wrong credentials, not TENANT_INACTIVE', async () => {
+    const r = await login({ email: 'former@gone.example.com', tenant: 'gone' });
+    expect({ status: r.status, code: codeOf(r) }).toEqual({ status: 401, code: 'UNAUTHENTICATED' });
   });
 
   test('its users get TENANT_INACTIVE on refreshToken', async () => {
@@ -198,4 +215,31 @@ test("deactivating a tenant ends its users' open subscriptions", async () => {
   } finally {
     await client.dispose();
   }
+});
+
+describe("a superadmin's login", () => {
+  const loginAudits = async () => (await server.db.owner.query(`select actor_id, tenant_id, target from audit_event where action = 'superadmin.login' order by at`)).rows;
+  beforeEach(() => server.db.owner.query(`delete from audit_event where action = 'superadmin.login'`));
+
+  test('is one lookup through the audited escape hatch, naming the superadmin it found', async () => {
+    const r = await login({ email: SUPERADMIN_EMAIL });
+    expect(r.body.errors).toBeUndefined();
+    expect(await loginAudits()).toEqual([{ actor_id: r.body.data.login.user.id, tenant_id: null, target: SUPERADMIN_EMAIL }]);
+  });
+
+  test('is audited when the password is wrong or the email unknown, and refused alike', async () => {
+    const wrong = await login({ email: SUPERADMIN_EMAIL, password: 'wrong password!' });
+    const unknown = await login({ email: 'nobody@platform.example.com' });
+    expect(wrong.body.errors).toEqual(unknown.body.errors);
+    expect(codeOf(wrong)).toBe('UNAUTHENTICATED');
+    const audits = await loginAudits();
+    expect(audits.map((a) => a.target)).toEqual([SUPERADMIN_EMAIL, 'nobody@platform.example.com']);
+    expect(audits[1].actor_id).toBeNull();
+  });
+
+  test('a tenant login opens no escape hatch', async () => {
+    const before = (await server.db.owner.query('select count(*)::int as n from audit_event where tenant_id is null')).rows[0].n;
+    expectAcmeAdminSession(await login({ email: 'boss@acme.example.com', tenant: 'acme' }));
+    expect((await server.db.owner.query('select count(*)::int as n from audit_event where tenant_id is null')).rows[0].n).toBe(before);
+  });
 });

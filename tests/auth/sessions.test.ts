@@ -1,4 +1,5 @@
-import { PASSWORD, signUp, type SignedUp } from '../support/fixtures.js';
+import { createHash, randomBytes } from 'node:crypto';
+import { PASSWORD, signUp, type SignedUp, SUPERADMIN_EMAIL, superadminToken } from '../support/fixtures.js';
 import { codeOf, gql, type GqlResponse, startTestServer, type TestServer, wsClient, wsRequest } from '../support/server.js';
 import { claimsOf } from '../support/tokens.js';
 
@@ -14,6 +15,7 @@ const REFRESH = 'mutation($t: String!) { refreshToken(refreshToken: $t) { access
 const LOGOUT = 'mutation($t: String!) { logout(refreshToken: $t) }';
 
 const refresh = (refreshToken: string) => gql(server, REFRESH, { t: refreshToken });
+const sha256 = (value: string) => createHash('sha256').update(value).digest('hex');
 
 /** A new session (its own token family) for acme's admin. */
 async function login(): Promise<{ accessToken: string; refreshToken: string }> {
@@ -152,5 +154,81 @@ test('refreshToken works over WebSocket without a token', async () => {
     expect(again.errors?.[0].extensions?.code).toBe('UNAUTHENTICATED');
   } finally {
     await client.dispose();
+  }
+});
+
+describe('a refresh token names its scope', () => {
+  test("it is stored hashed with its user's tenant", async () => {
+    const session = await login();
+    const { rows } = await server.db.owner.query('select tenant_id, user_id from refresh_token where token_hash = $1', [sha256(session.refreshToken)]);
+    expect(rows).toEqual([{ tenant_id: acme.tenantId, user_id: acme.userId }]);
+  });
+
+  test("presented under another tenant's id it finds nothing (UNAUTHENTICATED), and stays valid as issued", async () => {
+    const other = await signUp(server, 'other-scope');
+    const session = await login();
+    const secret = session.refreshToken.slice(session.refreshToken.indexOf('.') + 1);
+    for (const forged of [`${other.tenantId}.${secret}`, `platform.${secret}`, secret]) expectUnauthenticated(await refresh(forged));
+    expect((await refresh(session.refreshToken)).body.errors).toBeUndefined();
+  });
+
+  test('one issued before tokens named their scope (a bare secret) is UNAUTHENTICATED', async () => {
+    const legacy = randomBytes(32).toString('base64url');
+    await server.db.owner.query(
+      `insert into refresh_token (id, tenant_id, user_id, family_id, token_hash, expires_at, created_at) values (gen_random_uuid(), $1, $2, gen_random_uuid(), $3, now() + interval '1 day', now())`,
+      [acme.tenantId, acme.userId, sha256(legacy)],
+    );
+    expectUnauthenticated(await refresh(legacy));
+    expectUnauthenticated(await gql(server, LOGOUT, { t: legacy }));
+  });
+});
+
+describe("a superadmin's session", () => {
+  let superadmin: { accessToken: string; refreshToken: string; userId: string };
+  beforeAll(async () => {
+    await superadminToken(server);
+    const r = await gql(server, 'mutation($i: LoginInput!) { login(input: $i) { accessToken refreshToken user { id } } }', { i: { email: SUPERADMIN_EMAIL, password: PASSWORD } });
+    superadmin = { ...r.body.data.login, userId: r.body.data.login.user.id };
+  });
+
+  const audited = async (action: string) =>
+    (await server.db.owner.query('select actor_id, tenant_id from audit_event where action = $1', [action])).rows;
+
+  test('is a platform row (tenant null), refreshed and ended through the audited escape hatch', async () => {
+    const { rows } = await server.db.owner.query('select tenant_id from refresh_token where token_hash = $1', [sha256(superadmin.refreshToken)]);
+    expect(rows).toEqual([{ tenant_id: null }]);
+
+    const r = await refresh(superadmin.refreshToken);
+    expect(r.body.errors).toBeUndefined();
+    expect(r.body.data.refreshToken.user).toEqual({ id: superadmin.userId });
+    expect(r.body.data.refreshToken.tenant).toBeNull();
+    expect(await audited('superadmin.refresh')).toEqual([{ actor_id: superadmin.userId, tenant_id: null }]);
+
+    expect((await gql(server, LOGOUT, { t: r.body.data.refreshToken.refreshToken })).body).toEqual({ data: { logout: true } });
+    expect(await audited('superadmin.logout')).toEqual([{ actor_id: superadmin.userId, tenant_id: null }]);
+    expectUnauthenticated(await refresh(r.body.data.refreshToken.refreshToken));
+  });
+
+  test("a tenant user's token presented as a platform token finds nothing", async () => {
+    const session = await login();
+    const secret = session.refreshToken.slice(session.refreshToken.indexOf('.') + 1);
+    expectUnauthenticated(await refresh(`platform.${secret}`));
+  });
+});
+
+test('ACCESS_TOKEN_TTL and REFRESH_TOKEN_TTL set the lifetimes of the tokens a session issues, at login and at refresh', async () => {
+  const short = await startTestServer({ env: { ACCESS_TOKEN_TTL: '45s', REFRESH_TOKEN_TTL: '2h' } });
+  try {
+    const t = await signUp(short, 'short-lived');
+    const refreshed = await gql(short, REFRESH, { t: t.refreshToken });
+    for (const accessToken of [t.token, refreshed.body.data.refreshToken.accessToken]) {
+      const { exp, iat } = claimsOf(accessToken);
+      expect(exp - iat).toBe(45);
+    }
+    expect(Date.parse(refreshed.body.data.refreshToken.expiresAt)).toBe(claimsOf(refreshed.body.data.refreshToken.accessToken).exp * 1000);
+    const { rows } = await short.db.owner.query('select extract(epoch from expires_at - created_at)::int as ttl from refresh_token');
+    expect(rows.map((r) => Math.abs(r.ttl - 2 * 3600) <= 5)).toEqual([true, true]);
+  } finally {
+    await short.close();
   }
 });

@@ -1,4 +1,6 @@
-import { createProduct, readyTenant, type SignedUp, superadminToken } from '../support/fixtures.js';
+import pg from 'pg';
+import { APP_ROLE, HOST_LOOKUP_FUNCTION } from '../../src/db/roles.js';
+import { createProduct, PASSWORD, readyTenant, type SignedUp, superadminToken } from '../support/fixtures.js';
 import { startDnsServer, type TestDnsServer, verifiedDomain } from '../support/dns.js';
 import { BASE_DOMAIN, codeOf, gql, type GqlOptions, type GqlResponse, startTestServer, type TestServer, wsClient, wsRequest } from '../support/server.js';
 import { claimsOf } from '../support/tokens.js';
@@ -238,5 +240,66 @@ describe('over WebSocket, the Host of the upgrade request', () => {
     const r = await onWs(a.token, `shop.bravo-store.example`);
     expect(r.errors?.[0].extensions?.code).toBe('TENANT_MISMATCH');
     expect(r.data ?? null).toBeNull();
+  });
+});
+
+describe('the Host lookup before any tenant is known', () => {
+  /** One query as the app role on a connection of its own, no tenant setting, no escape hatch. */
+  async function asApp<T>(sql: string, params: unknown[] = []): Promise<T[]> {
+    const client = new pg.Client({ connectionString: server.db.appUrl });
+    await client.connect();
+    try {
+      return (await client.query(sql, params)).rows as T[];
+    } finally {
+      await client.end();
+    }
+  }
+
+  test('an anonymous request on a custom domain finds its tenant without opening the escape hatch', async () => {
+    const before = (await server.db.owner.query('select count(*)::int as n from audit_event')).rows[0].n;
+    const r = await gql(server, 'mutation($i: LoginInput!) { login(input: $i) { tenant { slug } } }', { i: { email: 'admin@bravo.example.com', password: PASSWORD } }, { host: 'shop.bravo-store.example' });
+    expect(r.body.data.login.tenant).toEqual({ slug: 'bravo' });
+    expect((await server.db.owner.query('select count(*)::int as n from audit_event')).rows[0].n).toBe(before);
+  });
+
+  test('the app role reads no domain row without a tenant (RLS), but the lookup function answers with the tenant id of a verified, active hostname', async () => {
+    await expect(asApp('select hostname from domain')).rejects.toThrow(/app\.tenant_id/);
+    expect(await asApp(`select ${HOST_LOOKUP_FUNCTION}($1) as tenant`, ['shop.bravo-store.example'])).toEqual([{ tenant: b.tenantId }]);
+    expect(await asApp(`select ${HOST_LOOKUP_FUNCTION}($1) as tenant`, ['nowhere.example'])).toEqual([{ tenant: null }]);
+  });
+
+  test('an unverified claim names no tenant through the lookup function', async () => {
+    expect(await asApp(`select ${HOST_LOOKUP_FUNCTION}($1) as tenant`, ['claimed.bravo-store.example'])).toEqual([{ tenant: null }]);
+  });
+
+  test('a verified domain that is inactive names no tenant', async () => {
+    await server.db.owner.query(
+      `insert into domain (id, tenant_id, hostname, is_primary, is_active, verified_at, created_at) values (gen_random_uuid(), $1, 'old.bravo-store.example', false, false, now(), now())`,
+      [b.tenantId],
+    );
+    expect(await asApp(`select ${HOST_LOOKUP_FUNCTION}($1) as tenant`, ['old.bravo-store.example'])).toEqual([{ tenant: null }]);
+    const r = await gql(server, '{ currentTenant { id } }', {}, { token: a.token, host: 'old.bravo-store.example' });
+    expect(r.body.data.currentTenant).toEqual({ id: a.tenantId }); // an unknown host is ignored, no TENANT_MISMATCH
+  });
+
+  test('an active domain that is not verified names no tenant, even where the check keeping active domains verified is gone', async () => {
+    // Rolled back: the row cannot exist while `domain_routes_only_verified` holds, so the lookup's own
+    // condition is what this proves.
+    const client = await server.db.owner.connect();
+    try {
+      await client.query('begin');
+      await client.query('alter table domain drop constraint domain_routes_only_verified');
+      await client.query(
+        `insert into domain (id, tenant_id, hostname, is_primary, is_active, verification_token, verification_expires_at, created_at)
+         values (gen_random_uuid(), $1, 'unproven.bravo-store.example', false, true, 'token', now() + interval '1 day', now())`,
+        [b.tenantId],
+      );
+      await client.query(`set local role ${APP_ROLE}`);
+      const { rows } = await client.query(`select ${HOST_LOOKUP_FUNCTION}($1) as tenant`, ['unproven.bravo-store.example']);
+      expect(rows).toEqual([{ tenant: null }]);
+    } finally {
+      await client.query('rollback');
+      client.release();
+    }
   });
 });

@@ -3,10 +3,12 @@
  * Citus-ready keys on every tenant-owned table, forced RLS with a tenant policy, and an app role that
  * RLS applies to.
  */
-import { APP_ROLE, PLATFORM_ROLE, TENANT_SETTING } from '../../src/db/roles.js';
+import { APP_ROLE, HOST_LOOKUP_FUNCTION, HOST_LOOKUP_ROLE, PLATFORM_ROLE, TENANT_SETTING } from '../../src/db/roles.js';
 import { TENANT_TABLES } from '../../src/migrations/Migration20261125000000Init.js';
 import { MIGRATOR_REPORT_TABLES } from '../../src/migrations/Migration20261126000000MigratorReport.js';
+import { TENANT_TAGGED_TABLES } from '../../src/migrations/Migration20261201100000TenantTaggedTables.js';
 import { IDEMPOTENCY_TABLE } from '../../src/migrations/Migration20261210000000IdempotencyKeys.js';
+import { LIFECYCLE_TABLES } from '../../src/migrations/Migration20261215000000TenantLifecycle.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 
 let db: TestDatabase;
@@ -21,8 +23,8 @@ async function query<T>(sql: string, params: unknown[] = []): Promise<T[]> {
   return (await db.owner.query(sql, params)).rows as T[];
 }
 
-/** Every table holding tenant data: the application's, the migrator's report, the stored answers of idempotency keys. */
-const TENANT_OWNED = [...TENANT_TABLES, ...MIGRATOR_REPORT_TABLES, IDEMPOTENCY_TABLE];
+/** Every table holding tenant data: the application's, the migrator's report, the stored answers of idempotency keys and the lifecycle's. */
+const TENANT_OWNED = [...TENANT_TABLES, ...MIGRATOR_REPORT_TABLES, IDEMPOTENCY_TABLE, ...LIFECYCLE_TABLES];
 const tables = TENANT_OWNED.map((t) => [t] as const);
 
 interface IndexRow {
@@ -117,56 +119,160 @@ describe('keys on tenant-owned tables', () => {
       `select conname as name, conrelid::regclass::text as from, confrelid::regclass::text as to
          from pg_constraint where contype = 'f' and connamespace = 'public'::regnamespace`,
     );
-    const tenant = new Set<string>(TENANT_TABLES);
+    const tenant = new Set<string>(TENANT_OWNED);
     const offending = rows.filter((r) => !tenant.has(unquote(r.from)!) && tenant.has(unquote(r.to)!));
     expect(offending).toEqual([]);
   });
 });
 
+/** Every table (any schema but the system's) with a column named tenant_id, as `schema.table`. */
+async function tablesHoldingTenantId(): Promise<string[]> {
+  const rows = await query<{ table: string }>(
+    `select n.nspname || '.' || c.relname as table
+       from pg_attribute a join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
+      where a.attname = 'tenant_id' and not a.attisdropped and c.relkind in ('r', 'p')
+        and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%'
+      order by 1`,
+  );
+  return rows.map((r) => r.table);
+}
+
+interface PolicyRow {
+  name: string;
+  roles: string[];
+  cmd: string;
+  permissive: string;
+  qual: string;
+  check: string | null;
+}
+
+function policiesOf(table: string): Promise<PolicyRow[]> {
+  return query<PolicyRow>(
+    `select policyname as name, roles::text[] as roles, cmd, permissive, qual, with_check as check
+       from pg_policies where schemaname || '.' || tablename = $1`,
+    [table],
+  );
+}
+
+const tenantCheck = new RegExp(`^\\(?tenant_id = \\(?current_setting\\('${TENANT_SETTING.replace('.', '\\.')}'::text\\)\\)?::uuid\\)?$`);
+
+/**
+ * What is wrong with `table`'s row-level security, if anything: RLS enabled and forced; for the app
+ * role exactly one policy, comparing tenant_id with the transaction's tenant setting for reads and
+ * writes; the allow-all policy for the platform role alone; any other policy is `extra`'s.
+ */
+async function rlsProblems(table: string, extra: readonly { roles: string[]; cmd: string; qual: string }[] = []): Promise<string[]> {
+  const problems: string[] = [];
+  const [flags] = await query<{ enabled: boolean; forced: boolean }>(`select relrowsecurity as enabled, relforcerowsecurity as forced from pg_class where oid = $1::regclass`, [table]);
+  if (!flags.enabled || !flags.forced) problems.push(`RLS ${flags.enabled ? 'not forced' : 'not enabled'}`);
+  const policies = await policiesOf(table);
+  const forApp = policies.filter((p) => p.roles.includes(APP_ROLE) || p.roles.includes('public'));
+  const [app] = forApp;
+  if (forApp.length !== 1 || app.cmd !== 'ALL' || app.permissive !== 'PERMISSIVE' || app.roles.length !== 1 || !tenantCheck.test(app.qual) || !tenantCheck.test(app.check ?? '')) {
+    problems.push(`app role policies ${JSON.stringify(forApp)}`);
+  }
+  const others = policies.filter((p) => !forApp.includes(p)).map((p) => ({ roles: p.roles, cmd: p.cmd, qual: p.qual }));
+  const expected = [{ roles: [PLATFORM_ROLE], cmd: 'ALL', qual: 'true' }, ...extra];
+  const key = (p: { roles: string[]; cmd: string; qual: string }) => JSON.stringify(p);
+  if (JSON.stringify(others.map(key).sort()) !== JSON.stringify(expected.map(key).sort())) problems.push(`other policies ${JSON.stringify(others)}`);
+  return problems;
+}
+
+/** The one policy on a tenant-keyed table that is neither the app's nor the platform's. */
+const HOST_LOOKUP_POLICY = { roles: [HOST_LOOKUP_ROLE], cmd: 'SELECT', qual: '(is_active AND (verified_at IS NOT NULL))' };
+const extraPolicies = (table: string) => (table === 'public.domain' ? [HOST_LOOKUP_POLICY] : []);
+
+const keyedTables = [...TENANT_OWNED, ...TENANT_TAGGED_TABLES].map((t) => [`public.${t}`] as const);
+
 describe('row-level security', () => {
-  test('exactly the tenant-owned tables have RLS', async () => {
+  test('the tables holding a tenant_id are exactly the tenant-owned and tenant-tagged ones', async () => {
+    expect(await tablesHoldingTenantId()).toEqual(keyedTables.map(([t]) => t).sort());
+  });
+
+  test('every table holding a tenant_id, in any schema, has forced RLS and the tenant policies', async () => {
+    const offending: Record<string, string[]> = {};
+    for (const table of await tablesHoldingTenantId()) {
+      const problems = await rlsProblems(table, extraPolicies(table));
+      if (problems.length > 0) offending[table] = problems;
+    }
+    expect(offending).toEqual({});
+  });
+
+  test('exactly the tables holding a tenant_id have RLS', async () => {
     const rows = await query<{ table: string }>(
-      `select relname as table from pg_class where relnamespace = 'public'::regnamespace and relkind = 'r' and relrowsecurity order by 1`,
+      `select n.nspname || '.' || c.relname as table from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where c.relkind in ('r', 'p') and c.relrowsecurity order by 1`,
     );
-    expect(rows.map((r) => r.table)).toEqual([...TENANT_OWNED].sort());
+    expect(rows.map((r) => r.table)).toEqual(await tablesHoldingTenantId());
   });
 
-  test.each(tables)('%s: RLS is enabled and forced', async (table) => {
-    const [row] = await query<{ enabled: boolean; forced: boolean }>(
-      `select relrowsecurity as enabled, relforcerowsecurity as forced from pg_class where oid = $1::regclass`,
-      [`public."${table}"`],
-    );
-    expect(row).toEqual({ enabled: true, forced: true });
+  test.each(keyedTables)('%s: RLS is enabled and forced, the app role’s only policy compares tenant_id with the transaction’s tenant setting, the platform role has the allow-all one', async (table) => {
+    expect(await rlsProblems(table, extraPolicies(table))).toEqual([]);
   });
 
-  test.each(tables)('%s: the app role’s only policy compares tenant_id with the transaction’s tenant setting, for reads and writes', async (table) => {
-    const policies = await query<{ name: string; roles: string[]; cmd: string; permissive: string; qual: string; check: string }>(
-      `select policyname as name, roles::text[] as roles, cmd, permissive, qual, with_check as check
-         from pg_policies where schemaname = 'public' and tablename = $1`,
-      [table],
-    );
-    const forApp = policies.filter((p) => p.roles.includes(APP_ROLE) || p.roles.includes('public'));
-    expect(forApp).toHaveLength(1);
-    const [p] = forApp;
-    const tenantCheck = new RegExp(`tenant_id = \\(?current_setting\\('${TENANT_SETTING.replace('.', '\\.')}'::text\\)\\)?::uuid`);
-    expect(p).toMatchObject({ roles: [APP_ROLE], cmd: 'ALL', permissive: 'PERMISSIVE' });
-    expect(p.qual).toMatch(tenantCheck);
-    expect(p.check).toMatch(tenantCheck);
-    // The allow-all policy belongs to the platform role alone.
-    expect(policies.filter((x) => x !== p).map((x) => x.roles)).toEqual([[PLATFORM_ROLE]]);
+  describe('the check itself', () => {
+    const scratch = `catalog_probe_${process.pid}`;
+    afterEach(() => db.owner.query(`drop table if exists public.${scratch}`));
+
+    test('flags a table holding tenant_id without RLS', async () => {
+      await db.owner.query(`create table public.${scratch} (tenant_id uuid)`);
+      expect(await tablesHoldingTenantId()).toContain(`public.${scratch}`);
+      expect(await rlsProblems(`public.${scratch}`)).toEqual(['RLS not enabled', 'app role policies []', 'other policies []']);
+    });
+
+    test('flags RLS that is not forced, and a policy that lets the app role see platform rows', async () => {
+      await db.owner.query(`create table public.${scratch} (tenant_id uuid)`);
+      await db.owner.query(`alter table public.${scratch} enable row level security`);
+      await db.owner.query(`create policy p on public.${scratch} to ${APP_ROLE} using (tenant_id = current_setting('${TENANT_SETTING}')::uuid or tenant_id is null)`);
+      await db.owner.query(`create policy q on public.${scratch} to ${PLATFORM_ROLE} using (true) with check (true)`);
+      const problems = await rlsProblems(`public.${scratch}`);
+      expect(problems).toHaveLength(2);
+      expect(problems[0]).toBe('RLS not forced');
+      expect(problems[1]).toMatch(/^app role policies/);
+    });
   });
 
-  test('no view without security_invoker and no SECURITY DEFINER function (either runs as its owner, past RLS)', async () => {
+  test('the only SECURITY DEFINER function is the host lookup, owned by the host lookup role, with search_path pinned; no view runs as its owner', async () => {
     const views = await query<{ name: string }>(
       `select c.oid::regclass::text as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
         where c.relkind in ('v', 'm') and n.nspname not in ('pg_catalog', 'information_schema')
           and not coalesce('security_invoker=true' = any(c.reloptions), false)`,
     );
-    const definers = await query<{ name: string }>(
-      `select p.oid::regprocedure::text as name from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+    const definers = await query<{ name: string; owner: string; config: string[] | null; result: string; volatility: string }>(
+      `select p.oid::regprocedure::text as name, p.proowner::regrole::text as owner, p.proconfig as config,
+              p.prorettype::regtype::text as result, p.provolatile as volatility
+         from pg_proc p join pg_namespace n on n.oid = p.pronamespace
         where p.prosecdef and n.nspname not in ('pg_catalog', 'information_schema')`,
     );
-    expect({ views, definers }).toEqual({ views: [], definers: [] });
+    expect({ views, definers }).toEqual({
+      views: [],
+      definers: [{ name: `${HOST_LOOKUP_FUNCTION}(text)`, owner: HOST_LOOKUP_ROLE, config: ['search_path=pg_catalog, pg_temp'], result: 'uuid', volatility: 's' }],
+    });
+  });
+
+  test('the host lookup function is executable by the app role and not by PUBLIC', async () => {
+    const [row] = await query<{ app: boolean; public: boolean }>(
+      `select has_function_privilege($1, $2, 'execute') as app,
+              exists (select 1 from pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a where p.oid = $2::regprocedure and a.grantee = 0) as public`,
+      [APP_ROLE, `public.${HOST_LOOKUP_FUNCTION}(text)`],
+    );
+    expect(row).toEqual({ app: true, public: false });
+  });
+
+  test('the host lookup role may read hostname, tenant_id, is_active and verified_at of domain, and nothing else anywhere', async () => {
+    const tables = await query<{ table: string; privilege: string }>(
+      `select table_schema || '.' || table_name as table, privilege_type as privilege from information_schema.role_table_grants where grantee = $1`,
+      [HOST_LOOKUP_ROLE],
+    );
+    const columns = await query<{ column: string; privilege: string }>(
+      `select table_schema || '.' || table_name || '.' || column_name as column, privilege_type as privilege
+         from information_schema.role_column_grants where grantee = $1 order by 1`,
+      [HOST_LOOKUP_ROLE],
+    );
+    expect({ tables, columns }).toEqual({
+      tables: [],
+      columns: ['hostname', 'is_active', 'tenant_id', 'verified_at'].map((c) => ({ column: `public.domain.${c}`, privilege: 'SELECT' })),
+    });
   });
 });
 
@@ -209,7 +315,17 @@ describe('roles', () => {
     expect(rows).toEqual([{ role: PLATFORM_ROLE, admin: false }]);
   });
 
-  test.each(tables)('%s: the app role may select, insert, update, delete, and nothing else (TRUNCATE skips RLS)', async (table) => {
+  test('the host lookup role cannot log in, is not a superuser, has no BYPASSRLS, and no role is or has its membership', async () => {
+    const [role] = await query<RoleRow>(roleSql, [HOST_LOOKUP_ROLE]);
+    expect(role).toMatchObject({ rolsuper: false, rolbypassrls: false, rolcanlogin: false, rolcreaterole: false, rolcreatedb: false });
+    const memberships = await query<{ role: string; member: string }>(
+      `select roleid::regrole::text as role, member::regrole::text as member from pg_auth_members where roleid = $1::regrole or member = $1::regrole`,
+      [HOST_LOOKUP_ROLE],
+    );
+    expect(memberships).toEqual([]);
+  });
+
+  test.each([...TENANT_OWNED, ...TENANT_TAGGED_TABLES].map((t) => [t] as const))('%s: the app role may select, insert, update, delete, and nothing else (TRUNCATE skips RLS)', async (table) => {
     const privileges = ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'];
     const [row] = await query<Record<string, boolean>>(
       `select ${privileges.map((p, i) => `has_table_privilege($1, $2, '${p}') as p${i}`).join(', ')}`,

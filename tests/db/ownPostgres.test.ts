@@ -1,9 +1,12 @@
 /**
  * Running on your own PostgreSQL with the privileges README documents: a DATABASE_URL role that is no
  * superuser, has CREATEROLE and owns the database. The migrations create the app and platform roles,
- * the server gives the app role its login and serves, and tenants stay isolated. On a cluster of its
- * own, so the roles do not exist yet (roles are cluster-wide), as on a fresh server.
+ * the server gives the app role its login and serves, and tenants stay isolated; the Host lookup
+ * function is handed to its role, and rows from before a migration are rewritten before RLS hides them
+ * from the owner. On a cluster of its own, so the roles do not exist yet (roles are cluster-wide), as on
+ * a fresh server.
  */
+import { randomUUID } from 'node:crypto';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,7 +15,8 @@ import { freePort } from '../../bench/harness.js';
 import { loadConfig } from '../../src/config.js';
 import { migrate, withClient } from '../../src/db/database.js';
 import { type EmbeddedServer, startEmbeddedPostgres } from '../../src/db/embedded.js';
-import { APP_ROLE } from '../../src/db/roles.js';
+import { createOrm } from '../../src/db/orm.js';
+import { APP_ROLE, HOST_LOOKUP_FUNCTION, HOST_LOOKUP_ROLE } from '../../src/db/roles.js';
 import { type RunningServer, startServer } from '../../src/server/start.js';
 import { createProduct, readyTenant } from '../support/fixtures.js';
 import { gql, TEST_ENV } from '../support/server.js';
@@ -82,6 +86,20 @@ describe('with a CREATEROLE owner that is no superuser', () => {
     expect(await skus(b.token)).toEqual([]);
   });
 
+  test('the Host lookup function was handed to its role, and the owner kept nothing it took for that', async () => {
+    const { rows } = await withClient(cluster.url(DATABASE), (c) =>
+      c.query(
+        `select p.proowner::regrole::text as owner,
+                has_function_privilege($1, p.oid, 'execute') as app_executes,
+                has_schema_privilege($2, 'public', 'create') as lookup_creates,
+                exists (select 1 from pg_auth_members m where m.roleid = $2::regrole and m.member = $3::regrole and (m.set_option or m.inherit_option)) as owner_member
+           from pg_proc p where p.proname = $4`,
+        [APP_ROLE, HOST_LOOKUP_ROLE, OWNER, HOST_LOOKUP_FUNCTION],
+      ),
+    );
+    expect(rows).toEqual([{ owner: HOST_LOOKUP_ROLE, app_executes: true, lookup_creates: false, owner_member: false }]);
+  });
+
   test('migrating again (a second server starting) changes nothing and fails nothing', async () => {
     await expect(migrate(ownerUrl)).resolves.toBeUndefined();
   });
@@ -110,4 +128,34 @@ describe('an app role that already exists with wrong attributes (roles are clust
       await withClient(cluster.url('postgres'), (c) => c.query(`alter role ${APP_ROLE} nosuperuser`));
     }
   });
+});
+
+test('domains from before the domain verification migration are sorted by it, then put under RLS (RLS would hide them from this owner)', async () => {
+  const name = 'tenantry_own_domains';
+  await withClient(cluster.url('postgres'), (c) => c.query(`create database ${name} owner ${OWNER}`));
+  const url = new URL(ownerUrl);
+  url.pathname = `/${name}`;
+  const orm = await createOrm(url.toString(), { pool: { min: 0, max: 1 } });
+  try {
+    await orm.migrator.up({ to: 'Migration20261126000000MigratorReport' });
+  } finally {
+    await orm.close();
+  }
+  const tenant = randomUUID();
+  await withClient(url.toString(), async (c) => {
+    await c.query(`insert into tenant (id, name, slug, status, created_at) values ($1, 'Own', 'own', 'READY', now())`, [tenant]);
+    await c.query(
+      `insert into domain (id, tenant_id, hostname, is_primary, is_active, created_at)
+       values (gen_random_uuid(), $1, 'own.base.example', true, true, now()), (gen_random_uuid(), $1, 'shop.own.example', false, true, now())`,
+      [tenant],
+    );
+  });
+  await migrate(url.toString(), { baseDomain: 'base.example' });
+  const { rows } = await withClient(cluster.url(name), (c) =>
+    c.query(`select hostname, verified_at is not null as verified, is_active as active, verification_token is not null as claim from domain order by hostname`),
+  );
+  expect(rows).toEqual([
+    { hostname: 'own.base.example', verified: true, active: true, claim: false },
+    { hostname: 'shop.own.example', verified: false, active: false, claim: true },
+  ]);
 });

@@ -81,6 +81,38 @@ const ALLOWED: readonly { readonly file: string; readonly line?: RegExp; readonl
     line: /^this\.addSql\(`create policy "\$\{table\}_platform_access" on "\$\{table\}" to \$\{PLATFORM_ROLE\} using \(true\) with check \(true\);`\);$/,
     why: 'its allow-all policies',
   },
+  // Users, domains, refresh tokens, audit events and checkpoints get the same policies as tenant tables.
+  {
+    file: 'migrations/Migration20261201100000TenantTaggedTables.ts',
+    line: /^import \{ APP_ROLE, HOST_LOOKUP_FUNCTION, HOST_LOOKUP_ROLE, PLATFORM_ROLE, TENANT_SETTING \} from '\.\.\/db\/roles\.js';$/,
+    why: 'imports the role name',
+  },
+  {
+    file: 'migrations/Migration20261201100000TenantTaggedTables.ts',
+    line: /^this\.addSql\(`create policy "\$\{table\}_platform_access" on "\$\{table\}" to \$\{PLATFORM_ROLE\} using \(true\) with check \(true\);`\);$/,
+    why: 'its allow-all policies',
+  },
+  // The lifecycle's tables are tenant tables: the same grants and policies as Init's.
+  { file: 'migrations/Migration20261215000000TenantLifecycle.ts', line: /^import \{ APP_ROLE, PLATFORM_ROLE, TENANT_SETTING \} from '\.\.\/db\/roles\.js';$/, why: 'imports the role name' },
+  {
+    file: 'migrations/Migration20261215000000TenantLifecycle.ts',
+    line: /^this\.addSql\(`grant select, insert, update, delete on "\$\{table\}" to \$\{APP_ROLE\}, \$\{PLATFORM_ROLE\};`\);$/,
+    why: 'grants the lifecycle tables (export lookups by id go through asPlatform)',
+  },
+  {
+    file: 'migrations/Migration20261215000000TenantLifecycle.ts',
+    line: /^this\.addSql\(`create policy "\$\{table\}_platform_access" on "\$\{table\}" to \$\{PLATFORM_ROLE\} using \(true\) with check \(true\);`\);$/,
+    why: 'its allow-all policies',
+  },
+  // Host → tenant before any tenant is known, without opening the hatch per anonymous request. Exactly
+  // this function: it returns one tenant id for one hostname, reads only verified, active domains, runs
+  // as a role that may read four columns of `domain` and nothing else (tests/db/catalog.test.ts checks
+  // owner, grants, policy and search_path), with search_path pinned.
+  {
+    file: 'migrations/Migration20261201100000TenantTaggedTables.ts',
+    line: /^this\.addSql\(`create function public\.\$\{HOST_LOOKUP_FUNCTION\}\(host text\) returns uuid language sql stable security definer set search_path = pg_catalog, pg_temp as \$\$ select d\.tenant_id from public\.domain d where d\.hostname = host and d\.is_active and d\.verified_at is not null \$\$;`\);$/,
+    why: 'the host lookup function (tenant id of a verified, active hostname)',
+  },
   // The stored answers of idempotency keys are a tenant table: the same grants and policies as Init's.
   { file: 'migrations/Migration20261210000000IdempotencyKeys.ts', line: /^import \{ APP_ROLE, PLATFORM_ROLE, TENANT_SETTING \} from '\.\.\/db\/roles\.js';$/, why: 'imports the role name' },
   {

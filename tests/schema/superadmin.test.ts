@@ -161,3 +161,28 @@ describe('cross-tenant reporting', () => {
     }
   });
 });
+
+describe("a superadmin's reads of platform and tenant-tagged rows", () => {
+  const audited = async (action: string, actorId: string) =>
+    (await server.db.owner.query('select tenant_id, target from audit_event where action = $1 and actor_id = $2', [action, actorId])).rows;
+
+  test('me reads the superadmin (a platform row) through the audited escape hatch, in a tenant or not', async () => {
+    const actorId = (await gql(server, '{ me { id } }', {}, { token: root })).body.data.me.id;
+    await server.db.owner.query(`delete from audit_event where action = 'superadmin.me'`);
+    for (const options of [{ token: root }, { token: root, tenant: 'sa-one' }]) {
+      const r = await gql(server, '{ me { id email role tenant { id } } }', {}, options);
+      expect(r.body.data.me).toEqual({ id: actorId, email: 'root@platform.example.com', role: 'SUPERADMIN', tenant: null });
+    }
+    expect(await audited('superadmin.me', actorId)).toHaveLength(2);
+  });
+
+  test("other tenants' domains are read through the escape hatch, one audited read per batch, also from inside a tenant", async () => {
+    const actorId = (await gql(server, '{ me { id } }', {}, { token: root })).body.data.me.id;
+    await server.db.owner.query(`delete from audit_event where action = 'domain.read'`);
+    const r = await gql(server, '{ tenants(first: 50) { edges { node { slug domains { hostname } } } } }', {}, { token: root, tenant: 'sa-one' });
+    const bySlug = new Map(r.body.data.tenants.edges.map((e: any) => [e.node.slug, e.node.domains]));
+    expect(bySlug.get('sa-one')).toEqual([{ hostname: 'sa-one.tenantry.test' }]);
+    expect(bySlug.get('sa-two')).toEqual([{ hostname: 'sa-two.tenantry.test' }]);
+    expect(await audited('domain.read', actorId)).toHaveLength(1);
+  });
+});

@@ -110,6 +110,19 @@ test('a user over their own limit does not use up their tenant’s allowance', a
   expect(await statuses(3, () => hello(server, { token: member(tenantId) }))).toEqual([200, 200, 200]);
 });
 
+test('operations in the tenant count before the caller check: a deactivated user is refused, then limited like anyone', async () => {
+  const server = await serve();
+  const { token, userId } = await signUp(server, 'checked-then-counted');
+  const me = () => gql(server, '{ me { id } }', {}, { token });
+  expect(await statuses(3, me)).toEqual([200, 200, 200]);
+  await server.db.owner.query('update "user" set is_active = false where id = $1', [userId]);
+  const refused = await me();
+  expect({ status: refused.status, code: codeOf(refused) }).toEqual({ status: 401, code: 'UNAUTHENTICATED' });
+  expect((await me()).status).toBe(401);
+  const limited = await me();
+  expect({ status: limited.status, code: codeOf(limited) }).toEqual({ status: 429, code: 'RATE_LIMITED' });
+});
+
 test('anonymous calls naming a tenant do not count against that tenant', async () => {
   const server = await serve({ TENANT_RATE_LIMIT_PER_MINUTE: '3' });
   const { tenantId, slug } = await signUp(server, 'named-by-strangers');

@@ -6,7 +6,7 @@ import { AuditEvent } from '../../entities/AuditEvent.js';
 import { Tenant, TenantStatus } from '../../entities/Tenant.js';
 import { AppError, notFound } from '../../errors.js';
 import { publishStatus } from '../../jobs/prepareTenant.js';
-import { mutate } from '../mutate.js';
+import { inTenant } from '../../filters/inTenant.js';
 import { asPlatform } from '../../filters/platform.js';
 import { TenantEvents } from '../../jobs/tenantEvents.js';
 import { requireSuperadmin } from '../guards.js';
@@ -73,7 +73,7 @@ async function newestFirstPage<T extends { id: string }>(
     limit: first + 1,
   })) as T[];
   const total = await em.count(entity, where);
-  return toPage(rows, first, (row) => [(row[at] as Date).toISOString(), row.id], async () => total);
+  return toPage(rows, { first, after: args.after }, (row) => [(row[at] as Date).toISOString(), row.id], async () => total);
 }
 
 /**
@@ -166,8 +166,9 @@ export class PlatformResolver {
   retryTenantPreparation(@Arg('tenantId', () => ID) id: string, @Ctx() ctx: RequestContext): Promise<Tenant> {
     const actor = requireSuperadmin(ctx);
     const tenantId = v.id(id, 'tenantId');
-    // The tenant row and the job queue are shared, not tenant-owned: no escape hatch needed, but audited.
-    return mutate(ctx, async (em) => {
+    // The tenant row and the job queue are shared; the audit event is the tenant's row, written in that
+    // tenant's own scope (whichever tenant the request itself is in): no escape hatch needed.
+    return inTenant(ctx.services.orm, tenantId, async (em) => {
       const tenant = await em.findOne(Tenant, tenantId, { lockMode: LockMode.PESSIMISTIC_WRITE });
       if (!tenant) throw notFound('Tenant');
       if (tenant.status !== TenantStatus.FAILED) throw new AppError('CONFLICT', `Only a FAILED tenant can be retried; this one is ${tenant.status}`);

@@ -1,10 +1,12 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Arg, ID, Resolver, Root, Subscription, type SubscribeResolverData } from 'type-graphql';
-import type { RequestContext } from '../../context/requestContext.js';
-import { AuditEvent } from '../../entities/AuditEvent.js';
-import { TenantStatus } from '../../entities/Tenant.js';
+import type { Principal } from '../../auth/accessToken.js';
+import { currentPrincipal, type RequestContext } from '../../context/requestContext.js';
+import { isGone, TenantStatus } from '../../entities/Tenant.js';
 import { Role } from '../../entities/User.js';
 import { AppError, notFound } from '../../errors.js';
+import { inTenant } from '../../filters/inTenant.js';
+import { asPlatform } from '../../filters/platform.js';
 import { Snapshot } from '../../jobs/snapshot.js';
 import type { TenantEvent, TenantResync, TenantStatusChange } from '../../jobs/tenantEvents.js';
 import { requireUser } from '../guards.js';
@@ -49,15 +51,25 @@ async function tenantStatusStream(ctx: RequestContext, requested: string | undef
     if (requested != null && requested.toLowerCase() !== own) throw new AppError('TENANT_MISMATCH', 'You can only watch your own tenant');
     tenantId = own;
   }
-  const em = ctx.services.orm.em.fork({ clear: true }) as EntityManager;
   if (superadmin) {
-    // Watching tenants from the platform is a cross-tenant read: audited like the `tenants` query.
-    await em.transactional(async (tx) => {
-      tx.create(AuditEvent, { action: 'tenant.watchStatus', actorId: principal.userId, tenantId: tenantId ?? null, target: tenantId ? null : 'all' });
-    });
+    // Watching tenants from the platform is a cross-tenant read: audited like the `tenants` query (the
+    // escape hatch's own audit event is the record; the stream itself reads only the shared tenant table).
+    await asPlatform(ctx.services.orm, { action: 'tenant.watchStatus', actorId: principal.userId, tenantId: tenantId ?? null, target: tenantId ? null : 'all' }, async () => undefined);
   }
+  const em = ctx.services.orm.em.fork({ clear: true }) as EntityManager;
   if (tenantId === undefined) return watchAll(ctx, em);
-  return watchOne(ctx, em, tenantId, !superadmin);
+  return watchOne(ctx, em, tenantId, superadmin ? undefined : principal);
+}
+
+/** Whether the watcher's role or active flag is no longer what their stream started with. */
+async function watcherChanged(ctx: RequestContext, watcher: Principal): Promise<boolean> {
+  try {
+    const now = await inTenant(ctx.services.orm, watcher.tenantId!, (em) => currentPrincipal(em, watcher));
+    return now.role !== watcher.role;
+  } catch (err) {
+    if (err instanceof AppError && err.code === 'UNAUTHENTICATED') return true;
+    throw err;
+  }
 }
 
 interface StatusRow {
@@ -102,21 +114,28 @@ const stateKey = (e: { status: TenantStatus; error: string | null }) => `${e.sta
  * taken *before* the first read, so a change committed between the read and the subscription cannot
  * slip through; changes the read already reflects (their transaction is visible in its snapshot) are
  * dropped, so a late NOTIFY never replays an older status after a newer one. After a lost listening
- * connection the status is re-read the same way and sent if it differs from the last one sent. A
- * tenant user's stream ends when the tenant is deactivated.
+ * connection the status is re-read the same way and sent if it differs from the last one sent.
+ *
+ * A tenant user's stream (`watcher`) ends when the tenant is deactivated, and when the watcher's own
+ * role or active flag changes (a `user` event; after a lost connection, by re-reading the user): they
+ * resubscribe as what they now are, or not at all.
  */
-async function watchOne(ctx: RequestContext, em: EntityManager, tenantId: string, endOnDeactivation: boolean): Promise<AsyncIterable<StatusEvent>> {
+async function watchOne(ctx: RequestContext, em: EntityManager, tenantId: string, watcher?: Principal): Promise<AsyncIterable<StatusEvent>> {
+  const endOnDeactivation = watcher !== undefined;
   const queue = new EventQueue<StatusEvent>();
   let last = '';
   const gate = new SnapshotGate((event, stale) => {
     if (stale) return;
     last = stateKey(event);
     queue.push(toStatusEvent(event));
+    // An erased tenant's users are gone with it: their stream ends after telling them.
+    if (endOnDeactivation && isGone(event.status)) queue.end();
   });
 
   const resync = async () => {
     const ticket = gate.hold();
     try {
+      if (watcher && (await watcherChanged(ctx, watcher))) return queue.end();
       const read = await readOne(em, tenantId);
       if (!read) return queue.end();
       gate.release(ticket, read.snapshot, () => {
@@ -138,7 +157,11 @@ async function watchOne(ctx: RequestContext, em: EntityManager, tenantId: string
       if (endOnDeactivation && !event.isActive) queue.end();
       return;
     }
-    gate.offer(event);
+    if (event.type === 'user') {
+      if (event.userId === watcher?.userId) queue.end();
+      return;
+    }
+    if (event.type === 'status') gate.offer(event);
   }, tenantId);
 
   const ticket = gate.hold();
@@ -255,7 +278,7 @@ class SnapshotGate {
  * A push-to-pull bridge: events pushed by the bus, pulled by graphql-ws. The bus subscription is
  * released exactly once, however the stream ends (client stop, `end`, `fail`).
  */
-class EventQueue<T> {
+export class EventQueue<T> {
   private readonly items: T[] = [];
   private waiting?: { resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void };
   private done = false;

@@ -29,7 +29,10 @@ export class TenancyResolver {
   }
 
   @FieldResolver(() => [DomainType])
-  domains(@Root() tenant: Tenant, @Ctx() ctx: RequestContext): Promise<Domain[]> {
+  domains(@Root() tenant: Tenant, @Ctx() ctx: RequestContext): Promise<Domain[]> | Domain[] {
+    // A session's tenant comes with its domains, read in the session's own scope (src/auth/sessions.ts);
+    // report rows are plain objects without the collection.
+    if (tenant.domains?.isInitialized()) return tenant.domains.getItems();
     return ctx.loaders.domains.load(tenant.id);
   }
 
