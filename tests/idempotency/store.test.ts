@@ -217,6 +217,21 @@ describe('over HTTP (Idempotency-Key header)', () => {
     expect(again.body.data.orders.totalCount).toBe(first.body.data.orders.totalCount + 1);
   });
 
+  test('a user deactivated since the first answer gets UNAUTHENTICATED on the retry, not the stored answer', async () => {
+    const email = 'leaving@keys-a.example.com';
+    const created = await gql(server, `mutation($i: CreateUserInput!) { createUser(input: $i) { id } }`, { i: { email, password: PASSWORD, role: 'MEMBER' } }, { token: a.token });
+    const login = await gql(server, `mutation($i: LoginInput!) { login(input: $i) { accessToken } }`, { i: { email, password: PASSWORD, tenant: 'keys-a' } });
+    const leaving = login.body.data.login.accessToken as string;
+    const key = randomUUID();
+    const first = await send(leaving, key, orderOf(a));
+    expect(first).toMatchObject({ status: 200, replayed: null });
+    const off = await gql(server, `mutation($id: ID!) { setUserActive(id: $id, isActive: false) { isActive } }`, { id: created.body.data.createUser.id }, { token: a.token });
+    expect(off.body.data.setUserActive).toEqual({ isActive: false });
+    const retry = await send(leaving, key, orderOf(a));
+    expect([retry.status, retry.replayed, retry.body.errors![0].extensions.code]).toEqual([401, null, 'UNAUTHENTICATED']);
+    expect(retry.text).not.toContain(first.body.data.createOrder.id);
+  });
+
   test('on a session field (login) the key is BAD_REQUEST: it has no user and tenant to belong to', async () => {
     const r = await send(a.token, randomUUID(), { i: { email: 'admin@keys-a.example.com', password: PASSWORD, tenant: 'keys-a' } }, `mutation($i: LoginInput!) { login(input: $i) { accessToken } }`);
     expect([r.status, r.body.errors![0].extensions.code]).toEqual([400, 'BAD_REQUEST']);
