@@ -52,6 +52,12 @@ export interface Config {
   readonly tokenLifetimes: TokenLifetimes;
   /** Tenant exports run by the API (src/lifecycle). */
   readonly exports: ExportConfig;
+  /**
+   * Export OpenTelemetry traces (src/tracing/sdk.ts): on only when the standard variables ask for an
+   * exporter. The SDK reads the rest of them itself (endpoint, protocol, headers, service name, sampler,
+   * propagators, batching).
+   */
+  readonly tracing: boolean;
 }
 
 /** How long a session's tokens live, in seconds. */
@@ -141,7 +147,28 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       retentionHours: atLeast('EXPORT_RETENTION_HOURS', intOr(env.EXPORT_RETENTION_HOURS, 24), 1),
       urlTtlSeconds: atLeast('EXPORT_URL_TTL_SECONDS', intOr(env.EXPORT_URL_TTL_SECONDS, 600), 10),
     },
+    tracing: tracingEnabled(env),
   };
+}
+
+/** The trace exporters OpenTelemetry's Node SDK can set up from OTEL_TRACES_EXPORTER. */
+const TRACE_EXPORTERS = new Set(['otlp', 'zipkin', 'console', 'none']);
+
+/**
+ * Tracing is opt-in through OpenTelemetry's standard variables: OTEL_TRACES_EXPORTER naming an exporter
+ * other than `none`, or an OTLP endpoint (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
+ * with OTEL_TRACES_EXPORTER unset (the SDK's default exporter is OTLP). OTEL_SDK_DISABLED=true wins.
+ * With none of them, nothing of the SDK is loaded: the SDK alone would default to exporting over OTLP
+ * to localhost.
+ */
+function tracingEnabled(env: NodeJS.ProcessEnv): boolean {
+  if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') return false;
+  const exporters = (env.OTEL_TRACES_EXPORTER ?? '').split(',').map((e) => e.trim().toLowerCase()).filter(Boolean);
+  const unknown = exporters.filter((e) => !TRACE_EXPORTERS.has(e));
+  if (unknown.length > 0) throw new Error(`OTEL_TRACES_EXPORTER: unknown exporter "${unknown[0]}" (expected ${[...TRACE_EXPORTERS].join(', ')})`);
+  if (exporters.includes('none') && exporters.length > 1) throw new Error('OTEL_TRACES_EXPORTER: "none" cannot be combined with an exporter');
+  if (exporters.length > 0) return exporters[0] !== 'none';
+  return Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
 }
 
 function databaseLimits(env: NodeJS.ProcessEnv): DatabaseLimits {

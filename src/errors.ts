@@ -62,3 +62,11 @@ export const serviceUnavailable = (message: string, retryAfter: number) => new A
 export function statusForCode(code: unknown): number {
   return (typeof code === 'string' && ERROR_STATUS[code as ErrorCode]) || 500;
 }
+
+/**
+ * The contract's status rule: a request that got no data back (data null or absent, or every root
+ * field null because it failed) takes the status of its first error; any data at all means 200.
+ */
+export function hasAnyData(data: Record<string, unknown> | null | undefined): boolean {
+  return !!data && Object.values(data).some((v) => v !== null && v !== undefined);
+}

@@ -65,6 +65,31 @@ test('metrics stay on the API port without a token unless METRICS_PORT or METRIC
 });
 });
 
+describe('tracing (OpenTelemetry’s standard variables)', () => {
+  test('off unless a variable asks for an exporter', () => {
+    expect(loadConfig({}).tracing).toBe(false);
+    expect(loadConfig({ OTEL_SERVICE_NAME: 'tenantry-eu', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }).tracing).toBe(false);
+  });
+
+  test.each([
+    [{ OTEL_TRACES_EXPORTER: 'otlp' }, true],
+    [{ OTEL_TRACES_EXPORTER: 'console' }, true],
+    [{ OTEL_TRACES_EXPORTER: 'otlp,zipkin' }, true],
+    [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }, true],
+    [{ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://collector:4318/v1/traces' }, true],
+    [{ OTEL_TRACES_EXPORTER: 'none', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }, false],
+    [{ OTEL_SDK_DISABLED: 'true', OTEL_TRACES_EXPORTER: 'otlp' }, false],
+    [{ OTEL_SDK_DISABLED: 'false', OTEL_TRACES_EXPORTER: 'otlp' }, true],
+  ])('%j: %s', (env, on) => {
+    expect(loadConfig(env).tracing).toBe(on);
+  });
+
+  test('an exporter the SDK does not know, or none combined with one, is refused at start', () => {
+    expect(() => loadConfig({ OTEL_TRACES_EXPORTER: 'jaegr' })).toThrow(/OTEL_TRACES_EXPORTER/);
+    expect(() => loadConfig({ OTEL_TRACES_EXPORTER: 'none,otlp' })).toThrow(/OTEL_TRACES_EXPORTER/);
+  });
+});
+
 describe('token lifetimes', () => {
   test('15 minutes and 30 days by default', () => {
     expect(loadConfig({}).tokenLifetimes).toEqual({ accessSeconds: 15 * 60, refreshSeconds: 30 * 24 * 3600 });

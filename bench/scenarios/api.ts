@@ -1,5 +1,5 @@
 import { buildSchema, graphql, type GraphQLSchema } from 'graphql';
-import { createSecretKey } from 'node:crypto';
+import { createSecretKey, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import jwt from 'jsonwebtoken';
@@ -98,6 +98,35 @@ export const apiScenario: Scenario = {
           note: `latency, one client, ${RATE_SAMPLES} interleaved requests each; user + tenant counters in Postgres vs none`,
         });
       }
+      const keyRow = 'createOrder, a new Idempotency-Key vs none';
+      if (!process.env.BENCH_API_ONLY || keyRow.includes(process.env.BENCH_API_ONLY)) {
+        // Both on the same server, alternating: a fresh key per request (its lock, lookup and stored
+        // answer: three more round trips in the transaction) against the same mutation without one.
+        const body = JSON.stringify({
+          query: 'mutation PlaceOrder($i: OrderInput!) { createOrder(input: $i) { id number totalCents } }',
+          variables: { i: { customerId: seed.customerId, lines: [{ productId: seed.productId, quantity: 1 }] } },
+        });
+        const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+        const [keyed, plain] = [sender(tenantryPort, body, token, agent, () => ({ 'idempotency-key': randomUUID() })), sender(tenantryPort, body, token, agent)];
+        const withKey: number[] = [];
+        const without: number[] = [];
+        for (let i = 0; i < 100; i++) await Promise.all([keyed(), plain()]); // warm-up
+        for (let i = 0; i < RATE_SAMPLES; i++) {
+          for (const [send, into] of [[keyed, withKey], [plain, without]] as const) {
+            const t = performance.now();
+            await send();
+            into.push(performance.now() - t);
+          }
+        }
+        agent.destroy();
+        rows.push({
+          scenario: `api: ${keyRow}`,
+          measured: `p50 ${ms(median(withKey))}, p99 ${ms(percentile(withKey, 99))}`,
+          baseline: `p50 ${ms(median(without))}, p99 ${ms(percentile(without, 99))}`,
+          ratio: median(withKey) / median(without),
+          note: `latency, one client, ${RATE_SAMPLES} interleaved requests each`,
+        });
+      }
     } finally {
       await app.close();
       await limited.close();
@@ -109,7 +138,8 @@ export const apiScenario: Scenario = {
   },
 };
 
-async function seedTenant(ownerUrl: string) {
+/** A READY tenant (SQL as the owner) with 500 products, 100 customers, 1,000 orders of 2 lines; its admin, order #500 and its customer, a product. */
+export async function seedTenant(ownerUrl: string) {
   const pool = new pg.Pool({ connectionString: ownerUrl, max: 1 });
   const { rows: [t] } = await pool.query(`insert into tenant (id, name, slug, status, created_at) values (gen_random_uuid(), 'Bench', 'bench', 'READY', now()) returning id`);
   const { rows: [u] } = await pool.query(`insert into "user" (id, tenant_id, email, role, password_hash, created_at) values (gen_random_uuid(), $1, 'bench@example.com', 'ADMIN', 'x', now()) returning id`, [t.id]);
@@ -124,16 +154,17 @@ async function seedTenant(ownerUrl: string) {
       from "order" o, generate_series(1, 2) k where o.tenant_id = $1`, [t.id]);
   await pool.query(`insert into order_counter (tenant_id, id, last_number) values ($1, gen_random_uuid(), 1000)`, [t.id]);
   await pool.query('analyze');
-  const { rows: [o] } = await pool.query(`select id from "order" where tenant_id = $1 and number = 500`, [t.id]);
+  const { rows: [o] } = await pool.query(`select id, customer_id from "order" where tenant_id = $1 and number = 500`, [t.id]);
+  const { rows: [p] } = await pool.query(`select id from product where tenant_id = $1 and sku = 'SKU-00001'`, [t.id]);
   await pool.end();
-  return { tenantId: t.id as string, userId: u.id as string, orderId: o.id as string };
+  return { tenantId: t.id as string, userId: u.id as string, orderId: o.id as string, customerId: o.customer_id as string, productId: p.id as string };
 }
 
-/** One POST of `body` with the token; rejects unless it is a 200 without errors. */
-function sender(port: number, body: string, token: string, agent: http.Agent) {
+/** One POST of `body` with the token (and `headers()` of each request); rejects unless it is a 200 without errors. */
+export function sender(port: number, body: string, token: string, agent: http.Agent, headers: () => Record<string, string> = () => ({})) {
   return () =>
     new Promise<void>((resolve, reject) => {
-      const req = http.request({ port, host: '127.0.0.1', path: '/graphql', method: 'POST', agent, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'content-length': Buffer.byteLength(body) } }, (res) => {
+      const req = http.request({ port, host: '127.0.0.1', path: '/graphql', method: 'POST', agent, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'content-length': Buffer.byteLength(body), ...headers() } }, (res) => {
         let text = '';
         res.on('data', (c) => (text += c));
         res.on('end', () => (res.statusCode === 200 && !text.includes('"errors"') ? resolve() : reject(new Error(`${res.statusCode} ${text.slice(0, 300)}`))));

@@ -7,6 +7,7 @@ import { provisioningScenario } from './provisioning.js';
 import { reportScenario } from './report.js';
 import { scoping } from './scoping.js';
 import { startupScenario } from './startup.js';
+import { tracingScenario } from './tracing.js';
 
 /** Every benchmark scenario, in the order they run. One module per scenario in this folder. */
-export const scenarios: Scenario[] = [scoping, apiScenario, reportScenario, provisioningScenario, migrateScenario, startupScenario, noisyNeighbourScenario, lifecycleScenario];
+export const scenarios: Scenario[] = [scoping, apiScenario, reportScenario, provisioningScenario, migrateScenario, startupScenario, noisyNeighbourScenario, lifecycleScenario, tracingScenario];

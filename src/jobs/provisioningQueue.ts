@@ -8,7 +8,7 @@ import { Tenant, TenantStatus } from '../entities/Tenant.js';
 import { inTenant } from '../filters/inTenant.js';
 import { JOB_SCHEMA } from '../migrations/Migration20261125001000JobQueue.js';
 import { failTenant, PREPARATION_STEPS, prepareTenant, type PreparationStep } from './prepareTenant.js';
-import type { Provisioner } from './provisioner.js';
+import type { JobOutcome, Provisioner, ProvisioningStats, QueueDepth } from './provisioner.js';
 
 export const PREPARE_QUEUE = 'tenant-prepare';
 /** Where pg-boss moves a preparation job after its last attempt failed, however it failed. */
@@ -54,7 +54,9 @@ const POLLING = { batchSize: 1, pollingIntervalSeconds: 1, notifyPollingInterval
  *   job to a dead-letter queue whose handler marks the tenant FAILED with a readable reason. Doing it
  *   there, after pg-boss has settled the job, means a superadmin's retry can always enqueue anew.
  */
-export class ProvisioningQueue implements Provisioner {
+export class ProvisioningQueue implements Provisioner, ProvisioningStats {
+  private readonly counts: Record<JobOutcome, number> = { completed: 0, retried: 0, failed: 0 };
+
   private constructor(
     /** The queue's pg-boss instance: the lifecycle's jobs (src/lifecycle/queue.ts) share it. */
     readonly boss: PgBoss,
@@ -172,6 +174,19 @@ export class ProvisioningQueue implements Provisioner {
     return enqueued;
   }
 
+  get outcomes(): Readonly<Record<JobOutcome, number>> {
+    return this.counts;
+  }
+
+  /**
+   * Read from pg-boss's queue table, where its monitor keeps each queue's counts (every
+   * `superviseIntervalSeconds`): one indexed read of two rows, however many jobs there are.
+   */
+  async depth(): Promise<readonly QueueDepth[]> {
+    const queues = await this.boss.getQueues([PREPARE_QUEUE, PREPARE_FAILED_QUEUE]);
+    return queues.map((q) => ({ queue: q.name, ready: q.readyCount, deferred: q.deferredCount, active: q.activeCount }));
+  }
+
   /** Stops fetching, waits (up to 10 s) for jobs in flight, closes the queue's connections. */
   async stop(): Promise<void> {
     await this.boss.stop({ graceful: true, timeout: 10_000 });
@@ -182,9 +197,14 @@ export class ProvisioningQueue implements Provisioner {
     const log = this.log.child({ tenantId, jobId: job.id, attempt: job.retryCount + 1, attempts: job.retryLimit + 1 });
     try {
       const outcome = await prepareTenant(this.orm, tenantId, this.baseDomain, this.steps);
+      this.counts.completed++;
       log.info({ outcome }, outcome === 'prepared' ? 'tenant prepared' : 'tenant preparation skipped (already settled)');
     } catch (err) {
-      log.warn({ err, lastAttempt: job.retryCount >= job.retryLimit }, 'tenant preparation attempt failed');
+      const lastAttempt = job.retryCount >= job.retryLimit;
+      // The last attempt's failure is counted by the dead-letter handler, which also sees attempts
+      // whose worker died (wherever it runs).
+      if (!lastAttempt) this.counts.retried++;
+      log.warn({ err, lastAttempt }, 'tenant preparation attempt failed');
       throw err; // pg-boss retries, or after the last attempt dead-letters the job
     }
   }
@@ -195,6 +215,7 @@ export class ProvisioningQueue implements Provisioner {
     const attempts = (job.sourceRetryCount ?? job.retryCount) + 1;
     const reason = `Preparation failed after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${failureMessage(job.sourceOutput ?? job.output)}`;
     const marked = await failTenant(this.orm, tenantId, reason, (em) => this.hasLiveJob(em, tenantId));
+    this.counts.failed++;
     this.log.warn({ tenantId, jobId: job.sourceId, marked, reason }, marked ? 'tenant preparation FAILED' : 'dead-lettered preparation ignored (tenant settled or re-enqueued)');
   }
 

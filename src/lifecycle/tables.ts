@@ -68,6 +68,7 @@ export const TABLE_RULES: Readonly<Record<string, TableRule>> = {
   },
   audit_event: { remapIfImported: { actor_id: 'user' }, after: ['user'] },
   migration_checkpoint: { notExported: "the migrator's bookkeeping: an imported tenant is no migration in progress" },
+  idempotency_key: { notExported: 'stored answers of Idempotency-Keys: a retry window of at most 24 hours, not data (an imported tenant has no retries in flight)' },
   tenant_export: { notExported: "the lifecycle's own bookkeeping" },
   tenant_import_checkpoint: { notExported: "the lifecycle's own bookkeeping" },
 };

@@ -1,4 +1,5 @@
 import { type DocumentNode, type ExecutionArgs, type FormattedExecutionResult, type GraphQLSchema, parse } from 'graphql';
+import type { Context } from 'graphql-ws';
 import type { IncomingMessage, Server } from 'node:http';
 import { useServer, type Extra } from 'graphql-ws/use/ws';
 import { type WebSocket, WebSocketServer } from 'ws';
@@ -51,6 +52,14 @@ interface ConnectionState extends Record<PropertyKey, unknown> {
   tenantId?: string;
 }
 
+/** What /metrics reports of this server's WebSockets. */
+export interface WsStats {
+  /** Sockets open, whether or not their client has sent `connection_init` yet. */
+  readonly sockets: number;
+  /** Live subscriptions over all of them. */
+  readonly subscriptions: number;
+}
+
 /**
  * graphql-ws hands the pipeline's result to `execute`/`subscribe` through the execution args: the
  * operation already ran (or its subscription started) in `onSubscribe`, inside the pipeline.
@@ -76,6 +85,8 @@ export function attachGraphqlWs(
   /** Registers an operation that a graceful close lets finish (the server's own ORM and Apollo stop after). */
   track: <T>(operation: Promise<T>) => Promise<T>,
 ) {
+  /** Accepted connections, while their socket is open. */
+  const connections = new Set<Context<Record<string, unknown>, Extra & ConnectionState>>();
   const socketsPerIp = new SocketCounts(limits.maxSocketsPerIp);
   const tenantSockets = new TenantSockets();
   // A tenant going DELETING takes its users' sockets with it (every process hears the status event).
@@ -105,8 +116,13 @@ export function attachGraphqlWs(
       onConnect: (ctx) => {
         ctx.extra.address = addressOf(ctx.extra.request);
         ctx.extra.subscriptions = new Set();
+        const accept = () => {
+          connections.add(ctx);
+          ctx.extra.socket.once('close', () => connections.delete(ctx));
+          return true;
+        };
         const authorization = ctx.connectionParams?.authorization;
-        if (authorization === undefined || authorization === null || authorization === '') return true;
+        if (authorization === undefined || authorization === null || authorization === '') return accept();
         const token = bearerToken(authorization);
         if (!token) return false;
         let principal;
@@ -123,7 +139,7 @@ export function attachGraphqlWs(
         socketsPerUser.add((ctx.extra.userId = principal.userId));
         if (principal.tenantId) tenantSockets.add((ctx.extra.tenantId = principal.tenantId), ctx.extra.socket);
         ctx.extra.expiryTimer = setTimeout(() => ctx.extra.socket.close(CLOSE.FORBIDDEN, 'TOKEN_EXPIRED'), Math.max(0, principal.exp * 1000 - Date.now()));
-        return true;
+        return accept();
       },
       onClose: (ctx) => {
         clearTimeout(ctx.extra.expiryTimer);
@@ -164,6 +180,12 @@ export function attachGraphqlWs(
 
   return {
     wss,
+    /** Counted when asked (a scrape): a subscription is live while graphql-ws still lists its id (see `holdSubscription`). */
+    stats(): WsStats {
+      let subscriptions = 0;
+      for (const ctx of connections) for (const id of ctx.extra.subscriptions!) if (id in ctx.subscriptions) subscriptions++;
+      return { sockets: wss.clients.size, subscriptions };
+    },
     async close() {
       stopListening();
       for (const client of wss.clients) client.close(1001, 'Server shutting down');

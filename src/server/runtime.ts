@@ -1,3 +1,4 @@
+import type { ApolloServerPlugin } from '@apollo/server';
 import type { Logger } from 'pino';
 import { PasswordHasher } from '../auth/passwords.js';
 import type { Config } from '../config.js';
@@ -7,6 +8,7 @@ import { devSecret } from '../devSecrets.js';
 import { ProvisioningQueue, type ProvisioningOptions } from '../jobs/provisioningQueue.js';
 import { LifecycleQueue } from '../lifecycle/queue.js';
 import { createLogger } from './logger.js';
+import type { OperationInput } from './pipeline.js';
 
 export interface Runtime {
   readonly config: Config;
@@ -22,6 +24,8 @@ export interface Runtime {
 export interface RuntimeOptions {
   /** Provisioning queue settings beyond the configuration (a test entry point injects failures here). */
   readonly provisioning?: Partial<Omit<ProvisioningOptions, 'baseDomain'>>;
+  /** More Apollo plugins for the server's operation pipeline (a test entry point injects crashes here). */
+  readonly plugins?: readonly ApolloServerPlugin<OperationInput>[];
 }
 
 /** What the server and the standalone worker both need: logs, the database, the job queue. */

@@ -25,7 +25,7 @@ export async function startServer(config: Config, options: RuntimeOptions = {}):
     await lifecycle.work();
     await lifecycle.recover();
   }
-  const app = await createApp({ config, orm: db.orm, appUrl: db.appUrl, jwtSecret: secret, log, provisioner: queue, lifecycle, passwords });
+  const app = await createApp({ config, orm: db.orm, appUrl: db.appUrl, jwtSecret: secret, log, provisioner: queue, lifecycle, passwords, plugins: options.plugins });
   const port = await app.listen(config.port);
   log.info({ port, worker: config.runWorker, database: config.databaseUrl ? 'DATABASE_URL' : 'embedded' }, 'tenantry listening');
   return {

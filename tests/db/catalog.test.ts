@@ -7,6 +7,7 @@ import { APP_ROLE, HOST_LOOKUP_FUNCTION, HOST_LOOKUP_ROLE, PLATFORM_ROLE, TENANT
 import { TENANT_TABLES } from '../../src/migrations/Migration20261125000000Init.js';
 import { MIGRATOR_REPORT_TABLES } from '../../src/migrations/Migration20261126000000MigratorReport.js';
 import { TENANT_TAGGED_TABLES } from '../../src/migrations/Migration20261201100000TenantTaggedTables.js';
+import { IDEMPOTENCY_TABLE } from '../../src/migrations/Migration20261210000000IdempotencyKeys.js';
 import { LIFECYCLE_TABLES } from '../../src/migrations/Migration20261215000000TenantLifecycle.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 
@@ -22,8 +23,8 @@ async function query<T>(sql: string, params: unknown[] = []): Promise<T[]> {
   return (await db.owner.query(sql, params)).rows as T[];
 }
 
-/** Every table holding tenant data: the application's, the migrator's report and the lifecycle's. */
-const TENANT_OWNED = [...TENANT_TABLES, ...MIGRATOR_REPORT_TABLES, ...LIFECYCLE_TABLES];
+/** Every table holding tenant data: the application's, the migrator's report, the stored answers of idempotency keys and the lifecycle's. */
+const TENANT_OWNED = [...TENANT_TABLES, ...MIGRATOR_REPORT_TABLES, IDEMPOTENCY_TABLE, ...LIFECYCLE_TABLES];
 const tables = TENANT_OWNED.map((t) => [t] as const);
 
 interface IndexRow {

@@ -113,6 +113,18 @@ const ALLOWED: readonly { readonly file: string; readonly line?: RegExp; readonl
     line: /^this\.addSql\(`create function public\.\$\{HOST_LOOKUP_FUNCTION\}\(host text\) returns uuid language sql stable security definer set search_path = pg_catalog, pg_temp as \$\$ select d\.tenant_id from public\.domain d where d\.hostname = host and d\.is_active and d\.verified_at is not null \$\$;`\);$/,
     why: 'the host lookup function (tenant id of a verified, active hostname)',
   },
+  // The stored answers of idempotency keys are a tenant table: the same grants and policies as Init's.
+  { file: 'migrations/Migration20261210000000IdempotencyKeys.ts', line: /^import \{ APP_ROLE, PLATFORM_ROLE, TENANT_SETTING \} from '\.\.\/db\/roles\.js';$/, why: 'imports the role name' },
+  {
+    file: 'migrations/Migration20261210000000IdempotencyKeys.ts',
+    line: /^this\.addSql\(`grant select, insert, update, delete on "\$\{IDEMPOTENCY_TABLE\}" to \$\{APP_ROLE\}, \$\{PLATFORM_ROLE\};`\);$/,
+    why: 'grants the table like every tenant table',
+  },
+  {
+    file: 'migrations/Migration20261210000000IdempotencyKeys.ts',
+    line: /^this\.addSql\(`create policy "\$\{IDEMPOTENCY_TABLE\}_platform_access" on "\$\{IDEMPOTENCY_TABLE\}" to \$\{PLATFORM_ROLE\} using \(true\) with check \(true\);`\);$/,
+    why: 'its allow-all policies',
+  },
 ];
 
 interface Violation {

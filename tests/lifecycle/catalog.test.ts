@@ -47,7 +47,7 @@ test('every table holding tenant_id is covered by export (or kept out by a rule 
   }
   // Rules name only tables that exist: a renamed table does not leave its rule behind, silently.
   expect(Object.keys(TABLE_RULES).filter((t) => !tables.some((c) => c.name === t))).toEqual([]);
-  expect(plan.tables.filter((t) => !t.exported).map((t) => t.table).sort()).toEqual(['migration_checkpoint', 'refresh_token', 'tenant_export', 'tenant_import_checkpoint']);
+  expect(plan.tables.filter((t) => !t.exported).map((t) => t.table).sort()).toEqual(['idempotency_key', 'migration_checkpoint', 'refresh_token', 'tenant_export', 'tenant_import_checkpoint']);
   expect(plan.tables.find((t) => t.table === 'user')!.exported!.map((c) => c.name)).not.toContain('password_hash');
 });
 

@@ -37,7 +37,7 @@ export async function rowVersions(db: TestDatabase, tenantId: string): Promise<S
 
 /**
  * A READY tenant with rows in every table holding tenant_id: through the API where the API writes
- * them (users, sessions, domains, catalog, sales, audit), as the owner for the migrator's and the
+ * them (users, sessions, domains, catalog, sales, audit, idempotency keys), as the owner for the migrator's and the
  * lifecycle's own tables. Fails when a table stays empty, so a new table is noticed here too.
  */
 export async function tenantWithDataEverywhere(server: TestServer, slug: string): Promise<SignedUp & { memberId: string }> {
@@ -47,7 +47,8 @@ export async function tenantWithDataEverywhere(server: TestServer, slug: string)
   const customer = await createCustomer(server, opts, 'Ada Lovelace', `ada@${slug}.example.com`);
   await createCustomer(server, opts, 'Zoë Ünicode ✓', null as unknown as string);
   await createOrder(server, opts, customer, [{ productId: products[0], quantity: 3 }, { productId: products[1], quantity: 1 }]);
-  await createOrder(server, opts, customer, [{ productId: products[1], quantity: 2 }]);
+  // Sent with an Idempotency-Key: its stored answer is a row of idempotency_key.
+  await createOrder(server, { ...opts, headers: { 'idempotency-key': `${slug}-second-order` } }, customer, [{ productId: products[1], quantity: 2 }]);
   const member = await gql(server, `mutation { createUser(input: {email: "member@${slug}.example.com", password: "member password 1", role: MEMBER}) { id } }`, {}, opts);
   const claim = await gql(server, `mutation { addDomain(hostname: "shop.${slug}.example.com", isPrimary: false) { id } }`, {}, opts);
   if (!member.body.data || !claim.body.data) throw new Error(`fixture for ${slug}: ${JSON.stringify([member.body, claim.body])}`);

@@ -72,9 +72,9 @@ test("a browser's preflight for the headers Apollo Client sends with clientAware
   expect(requested.filter((name) => !allowed.includes(name))).toEqual([]);
 });
 
-test('browsers may read the request id and Retry-After of a cross-origin response', async () => {
+test('browsers may read the request id, Retry-After and the idempotency replay mark of a cross-origin response', async () => {
   const res = await fetch(server.url, { method: 'POST', headers: { origin: 'https://app.example.com', 'content-type': 'application/json' }, body: '{"query":"{ __typename }"}' });
-  expect(res.headers.get('access-control-expose-headers')?.split(',')).toEqual(['x-request-id', 'retry-after']);
+  expect(res.headers.get('access-control-expose-headers')?.split(',')).toEqual(['x-request-id', 'retry-after', 'idempotent-replayed']);
 });
 
 test('graceful shutdown closes open WebSocket subscriptions and stops accepting', async () => {
