@@ -8,30 +8,11 @@ import path from 'node:path';
 import { buildSchema, type GraphQLObjectType } from 'graphql';
 import { ERROR_STATUS } from '../src/errors.js';
 import { CLOSE } from '../src/server/graphqlWs.js';
+import { backticked, section, tableRows } from './support/markdown.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const read = (file: string) => readFileSync(path.join(ROOT, file), 'utf8');
 const API = read('docs/api.md');
-
-/** The lines of a markdown section, from its heading to the next heading of the same or a higher level. */
-function section(markdown: string, heading: string): string[] {
-  const lines = markdown.split('\n');
-  const start = lines.findIndex((l) => l.replace(/^#+ /, '') === heading && l.startsWith('#'));
-  if (start < 0) throw new Error(`no section "${heading}"`);
-  const level = lines[start].indexOf(' ');
-  const end = lines.findIndex((l, i) => i > start && /^#+ /.test(l) && l.indexOf(' ') <= level);
-  return lines.slice(start + 1, end < 0 ? undefined : end);
-}
-
-/** The cells of a section's table rows (header and separator left out). */
-const tableRows = (lines: string[]) =>
-  lines
-    .filter((l) => l.startsWith('|') && !/^\|[-| ]+\|$/.test(l))
-    .slice(1)
-    .map((l) => l.slice(1, -1).split(' | ').map((cell) => cell.trim()));
-
-/** Code spans of markdown text (fenced blocks left out). */
-const backticked = (text: string) => [...text.replace(/^```[^]*?^```$/gm, '').matchAll(/`([^`\n]+)`/g)].map((m) => m[1]);
 
 test("docs/api.md's error table lists every code of src/errors.ts, with its HTTP status, and no other", () => {
   const documented = Object.fromEntries(tableRows(section(API, 'Errors')).map(([code, status]) => [backticked(code)[0], Number(status)]));

@@ -95,11 +95,29 @@ export async function migrate(ownerUrl: string, options: MigrateOptions = {}): P
   });
 }
 
-/** Gives the app role a login with `password` and returns its connection URL on the owner's server. */
+/** What ALTER ROLE says when another transaction changed the role's row after this one read it. */
+const ROLE_CONCURRENTLY_UPDATED = 'tuple concurrently updated';
+const ROLE_UPDATE_ATTEMPTS = 5;
+
+/**
+ * Gives the app role a login with `password` and returns its connection URL on the owner's server.
+ *
+ * Every server and worker does this at start, and processes start together (a deployment scaled to
+ * several). An ALTER ROLE that meets another process's change of the role's row waits for it to commit
+ * and then fails ("tuple concurrently updated") rather than apply itself on top; the other change has
+ * committed by then, so the next attempt reads it and goes through.
+ */
 export async function enableAppRoleLogin(ownerUrl: string, password: string): Promise<string> {
-  await withClient(ownerUrl, (c) =>
-    c.query(`alter role ${APP_ROLE} with login password ${pg.escapeLiteral(password)}`),
-  );
+  await withClient(ownerUrl, async (c) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await c.query(`alter role ${APP_ROLE} with login password ${pg.escapeLiteral(password)}`);
+        return;
+      } catch (err) {
+        if (attempt === ROLE_UPDATE_ATTEMPTS || (err as Error).message !== ROLE_CONCURRENTLY_UPDATED) throw err;
+      }
+    }
+  });
   const url = new URL(ownerUrl);
   url.username = APP_ROLE;
   url.password = password;
