@@ -133,10 +133,6 @@ export class TenantEvents {
     await client?.end().catch(() => undefined);
   }
 
-  /** Drops the listening connection as a network fault would (used by tests of the reconnect path). */
-  simulateConnectionLoss(): void {
-    this.client?.emit('error', new Error('simulated connection loss'));
-  }
 
   /** True while the listening connection is up. */
   get connected(): boolean {
