@@ -61,5 +61,8 @@ export async function measureExportMemory(job: Omit<ExportMemoryJob, 'liveEvery'
   return JSON.parse(stdout) as ExportMemoryRun;
 }
 
+/** What the export references: the JS heap and the buffers outside it (the parts). */
+export const kept = (s: MemoryFigures): number => s.heapUsed + s.external;
+
 /** The highest sample of `figure` over the process before the export: what the export added at its peak. */
-export const growth = (run: ExportMemoryRun, figure: keyof MemoryFigures): number => Math.max(...run.timeline.map((s) => s[figure])) - run.base[figure];
+export const growth = (run: ExportMemoryRun, figure: (s: MemoryFigures) => number): number => Math.max(...run.timeline.map(figure)) - figure(run.base);

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { measureExportMemory, type MemorySample } from '../../bench/exportMemory.js';
+import { kept, measureExportMemory } from '../../bench/exportMemory.js';
 import { exportTenant } from '../../src/lifecycle/export.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 
@@ -38,9 +38,6 @@ afterAll(async () => {
   await db?.close();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
-
-/** What the export keeps referenced: JS heap and buffers. */
-const kept = (s: MemorySample) => s.heapUsed + s.external;
 
 /**
  * What the export still references, measured in a child process of its own after full garbage
