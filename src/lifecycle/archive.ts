@@ -89,10 +89,11 @@ export class ArchiveWriter {
   }
 
   manifest(manifest: ArchiveManifest): Promise<void> {
-    return this.entry(MANIFEST_ENTRY, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`));
+    return this.entry(MANIFEST_ENTRY, [Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`)]);
   }
 
-  part(table: string, part: number, lines: Buffer): Promise<void> {
+  /** A part: `lines` are its JSON lines in chunks (as fetched), written as they are rather than copied into one buffer. */
+  part(table: string, part: number, lines: readonly Buffer[]): Promise<void> {
     return this.entry(partEntryName(table, part), lines);
   }
 
@@ -108,9 +109,13 @@ export class ArchiveWriter {
     this.pack.destroy(err);
   }
 
-  private entry(name: string, content: Buffer): Promise<void> {
+  /** Resolves once the archive stream has taken the entry's last chunk (tar-stream calls back then). */
+  private entry(name: string, chunks: readonly Buffer[]): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.pack.entry({ name, size: content.length, mtime: new Date(0) }, content, (err) => (err ? reject(err) : resolve()));
+      const size = chunks.reduce((n, c) => n + c.length, 0);
+      const sink = this.pack.entry({ name, size, mtime: new Date(0) }, (err) => (err ? reject(err) : resolve()));
+      for (const chunk of chunks) sink.write(chunk);
+      sink.end(null); // no last chunk (streamx's types make the argument required)
     });
   }
 }

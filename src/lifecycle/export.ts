@@ -22,8 +22,10 @@ export interface ExportOptions {
   readonly progress?: TableProgress;
   /** Called once the manifest is written (it knows every table's row count). */
   readonly onManifest?: (manifest: ArchiveManifest) => void | Promise<void>;
-  /** Rows per cursor fetch. */
+  /** Rows per cursor fetch (2,000). With `partBytes`, what bounds the export's memory. */
   readonly fetchRows?: number;
+  /** A part is written once it holds this many bytes of JSON lines (PART_BYTES). */
+  readonly partBytes?: number;
 }
 
 export interface ExportResult {
@@ -72,7 +74,8 @@ export async function exportTenant(orm: Orm, tenantId: string, out: Writable, op
         await options.onManifest?.(manifest);
         for (const table of manifest.tables) {
           progress.table(table.name, table.rows);
-          const written = await writeTable(em, writer, plan.tables.find((t) => t.table === table.name)!, tenantId, options.fetchRows ?? 2000, (n) => progress.rows(table.name, n));
+          const sizes = { fetchRows: options.fetchRows ?? 2000, partBytes: options.partBytes ?? PART_BYTES };
+          const written = await writeTable(em, writer, plan.tables.find((t) => t.table === table.name)!, tenantId, sizes, (n) => progress.rows(table.name, n));
           if (written !== table.rows) throw new Error(`${table.name}: ${written} rows streamed, ${table.rows} counted in the same snapshot`);
           progress.tableDone(table.name, written);
         }
@@ -126,8 +129,15 @@ async function buildManifest(em: EntityManager, tenant: TenantRow, plan: Lifecyc
   };
 }
 
-/** Streams one table through a cursor into parts of about PART_BYTES; returns the rows written. */
-async function writeTable(em: EntityManager, writer: ArchiveWriter, plan: LifecyclePlan['tables'][number], tenantId: string, fetchRows: number, onRows: (n: number) => void): Promise<number> {
+/** Streams one table through a cursor into parts of about `partBytes`; returns the rows written. */
+async function writeTable(
+  em: EntityManager,
+  writer: ArchiveWriter,
+  plan: LifecyclePlan['tables'][number],
+  tenantId: string,
+  { fetchRows, partBytes }: { fetchRows: number; partBytes: number },
+  onRows: (n: number) => void,
+): Promise<number> {
   const cursor = `export_${plan.table}`;
   await txQuery(em, exportCursorSql(cursor, plan), [tenantId]);
   let part = 0;
@@ -136,7 +146,7 @@ async function writeTable(em: EntityManager, writer: ArchiveWriter, plan: Lifecy
   let total = 0;
   const flush = async () => {
     if (size === 0) return;
-    await writer.part(plan.table, ++part, Buffer.concat(buffered, size));
+    await writer.part(plan.table, ++part, buffered);
     buffered = [];
     size = 0;
   };
@@ -148,7 +158,7 @@ async function writeTable(em: EntityManager, writer: ArchiveWriter, plan: Lifecy
     size += chunk.length;
     total += rows.length;
     onRows(rows.length);
-    if (size >= PART_BYTES) await flush();
+    if (size >= partBytes) await flush();
   }
   await flush();
   await txQuery(em, `close "${cursor}"`);
