@@ -48,6 +48,31 @@ export interface Config {
   readonly metricsToken?: string;
   /** How long the API server's requests may wait for and hold database connections. */
   readonly database: DatabaseLimits;
+  /** ACCESS_TOKEN_TTL, REFRESH_TOKEN_TTL. */
+  readonly tokenLifetimes: TokenLifetimes;
+  /** Tenant exports run by the API (src/lifecycle). */
+  readonly exports: ExportConfig;
+  /**
+   * Export OpenTelemetry traces (src/tracing/sdk.ts): on only when the standard variables ask for an
+   * exporter. The SDK reads the rest of them itself (endpoint, protocol, headers, service name, sampler,
+   * propagators, batching).
+   */
+  readonly tracing: boolean;
+}
+
+/** How long a session's tokens live, in seconds. */
+export interface TokenLifetimes {
+  readonly accessSeconds: number;
+  readonly refreshSeconds: number;
+}
+
+export interface ExportConfig {
+  /** EXPORT_DIR: where export jobs write archives and the server reads them (shared by servers and workers). */
+  readonly dir: string;
+  /** EXPORT_RETENTION_HOURS: an export's archive is deleted this long after it was asked for. */
+  readonly retentionHours: number;
+  /** EXPORT_URL_TTL_SECONDS: how long a signed download URL works. */
+  readonly urlTtlSeconds: number;
 }
 
 export interface DnsConfig {
@@ -115,8 +140,35 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     wsMaxSocketsPerIp: intOr(env.WS_MAX_SOCKETS_PER_IP, 100),
     metricsPort: env.METRICS_PORT ? intOr(env.METRICS_PORT, 0) : undefined,
     metricsToken: env.METRICS_TOKEN || undefined,
+    tokenLifetimes: tokenLifetimes(env),
     database: databaseLimits(env),
+    exports: {
+      dir: path.resolve(env.EXPORT_DIR ?? path.join(env.DATA_DIR ?? '.data', 'exports')),
+      retentionHours: atLeast('EXPORT_RETENTION_HOURS', intOr(env.EXPORT_RETENTION_HOURS, 24), 1),
+      urlTtlSeconds: atLeast('EXPORT_URL_TTL_SECONDS', intOr(env.EXPORT_URL_TTL_SECONDS, 600), 10),
+    },
+    tracing: tracingEnabled(env),
   };
+}
+
+/** The trace exporters OpenTelemetry's Node SDK can set up from OTEL_TRACES_EXPORTER. */
+const TRACE_EXPORTERS = new Set(['otlp', 'zipkin', 'console', 'none']);
+
+/**
+ * Tracing is opt-in through OpenTelemetry's standard variables: OTEL_TRACES_EXPORTER naming an exporter
+ * other than `none`, or an OTLP endpoint (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
+ * with OTEL_TRACES_EXPORTER unset (the SDK's default exporter is OTLP). OTEL_SDK_DISABLED=true wins.
+ * With none of them, nothing of the SDK is loaded: the SDK alone would default to exporting over OTLP
+ * to localhost.
+ */
+function tracingEnabled(env: NodeJS.ProcessEnv): boolean {
+  if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') return false;
+  const exporters = (env.OTEL_TRACES_EXPORTER ?? '').split(',').map((e) => e.trim().toLowerCase()).filter(Boolean);
+  const unknown = exporters.filter((e) => !TRACE_EXPORTERS.has(e));
+  if (unknown.length > 0) throw new Error(`OTEL_TRACES_EXPORTER: unknown exporter "${unknown[0]}" (expected ${[...TRACE_EXPORTERS].join(', ')})`);
+  if (exporters.includes('none') && exporters.length > 1) throw new Error('OTEL_TRACES_EXPORTER: "none" cannot be combined with an exporter');
+  if (exporters.length > 0) return exporters[0] !== 'none';
+  return Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
 }
 
 function databaseLimits(env: NodeJS.ProcessEnv): DatabaseLimits {
@@ -132,6 +184,41 @@ function databaseLimits(env: NodeJS.ProcessEnv): DatabaseLimits {
     idleInTransactionTimeoutMs: intOr(env.DB_IDLE_IN_TRANSACTION_TIMEOUT_MS, 30_000),
     tenantMaxConnections,
   };
+}
+
+const MINUTE = 60;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+/**
+ * ACCESS_TOKEN_TTL (default 15m, 10s to 24h) and REFRESH_TOKEN_TTL (default 30d, 1m to 90d, and not
+ * shorter than the access token's). Short ones let client teams exercise refresh without forging
+ * tokens; the bounds keep an access token longer than a round trip and no access token a day-long
+ * credential that cannot be revoked.
+ */
+function tokenLifetimes(env: NodeJS.ProcessEnv): TokenLifetimes {
+  const accessSeconds = duration('ACCESS_TOKEN_TTL', env.ACCESS_TOKEN_TTL, 15 * MINUTE, [10, DAY]);
+  const refreshSeconds = duration('REFRESH_TOKEN_TTL', env.REFRESH_TOKEN_TTL, 30 * DAY, [MINUTE, 90 * DAY]);
+  if (refreshSeconds < accessSeconds) throw new Error(`REFRESH_TOKEN_TTL (${written(refreshSeconds)}) must not be shorter than ACCESS_TOKEN_TTL (${written(accessSeconds)})`);
+  return { accessSeconds, refreshSeconds };
+}
+
+const UNIT_SECONDS: Record<string, number> = { s: 1, m: MINUTE, h: HOUR, d: DAY };
+
+/** A duration written as a whole number and a unit (`30s`, `15m`, `12h`, `30d`), in seconds, within `[min, max]`. */
+function duration(name: string, value: string | undefined, fallback: number, [min, max]: readonly [number, number]): number {
+  if (value === undefined || value.trim() === '') return fallback;
+  const match = /^(\d{1,9})([smhd])$/.exec(value.trim());
+  if (!match) throw new Error(`${name} must be a whole number with a unit s, m, h or d (like 15m), got "${value}"`);
+  const seconds = Number(match[1]) * UNIT_SECONDS[match[2]];
+  if (seconds < min || seconds > max) throw new Error(`${name} must be from ${written(min)} to ${written(max)}, got "${value}"`);
+  return seconds;
+}
+
+/** Seconds in the largest unit that divides them: 86400 → `1d`. */
+function written(seconds: number): string {
+  const [unit, size] = Object.entries(UNIT_SECONDS).findLast(([, size]) => seconds % size === 0)!;
+  return `${seconds / size}${unit}`;
 }
 
 /** A hostname (one label, like `localhost`, is fine): it is matched against Host headers and goes into SQL settings. */

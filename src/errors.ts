@@ -23,6 +23,12 @@ export const ERROR_STATUS = {
   GRAPHQL_VALIDATION_FAILED: 400,
   QUERY_TOO_COMPLEX: 400,
   BAD_REQUEST: 400,
+  /**
+   * An automatic persisted query's hash the server does not know: the client sends the query again with
+   * it. 200, as Apollo Server answers: Apollo Client 3's link takes a 400 or 500 for "this server has
+   * no persisted queries" and stops sending hashes for good.
+   */
+  PERSISTED_QUERY_NOT_FOUND: 200,
   INTERNAL_SERVER_ERROR: 500,
 } as const;
 
@@ -55,4 +61,12 @@ export const serviceUnavailable = (message: string, retryAfter: number) => new A
 
 export function statusForCode(code: unknown): number {
   return (typeof code === 'string' && ERROR_STATUS[code as ErrorCode]) || 500;
+}
+
+/**
+ * The contract's status rule: a request that got no data back (data null or absent, or every root
+ * field null because it failed) takes the status of its first error; any data at all means 200.
+ */
+export function hasAnyData(data: Record<string, unknown> | null | undefined): boolean {
+  return !!data && Object.values(data).some((v) => v !== null && v !== undefined);
 }

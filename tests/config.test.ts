@@ -64,3 +64,57 @@ test('metrics stay on the API port without a token unless METRICS_PORT or METRIC
   expect(loadConfig({ METRICS_PORT: '9464', METRICS_TOKEN: 't' })).toMatchObject({ metricsPort: 9464, metricsToken: 't' });
 });
 });
+
+describe('tracing (OpenTelemetry’s standard variables)', () => {
+  test('off unless a variable asks for an exporter', () => {
+    expect(loadConfig({}).tracing).toBe(false);
+    expect(loadConfig({ OTEL_SERVICE_NAME: 'tenantry-eu', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }).tracing).toBe(false);
+  });
+
+  test.each([
+    [{ OTEL_TRACES_EXPORTER: 'otlp' }, true],
+    [{ OTEL_TRACES_EXPORTER: 'console' }, true],
+    [{ OTEL_TRACES_EXPORTER: 'otlp,zipkin' }, true],
+    [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }, true],
+    [{ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://collector:4318/v1/traces' }, true],
+    [{ OTEL_TRACES_EXPORTER: 'none', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }, false],
+    [{ OTEL_SDK_DISABLED: 'true', OTEL_TRACES_EXPORTER: 'otlp' }, false],
+    [{ OTEL_SDK_DISABLED: 'false', OTEL_TRACES_EXPORTER: 'otlp' }, true],
+  ])('%j: %s', (env, on) => {
+    expect(loadConfig(env).tracing).toBe(on);
+  });
+
+  test('an exporter the SDK does not know, or none combined with one, is refused at start', () => {
+    expect(() => loadConfig({ OTEL_TRACES_EXPORTER: 'jaegr' })).toThrow(/OTEL_TRACES_EXPORTER/);
+    expect(() => loadConfig({ OTEL_TRACES_EXPORTER: 'none,otlp' })).toThrow(/OTEL_TRACES_EXPORTER/);
+  });
+});
+
+describe('token lifetimes', () => {
+  test('15 minutes and 30 days by default', () => {
+    expect(loadConfig({}).tokenLifetimes).toEqual({ accessSeconds: 15 * 60, refreshSeconds: 30 * 24 * 3600 });
+  });
+
+  test('ACCESS_TOKEN_TTL and REFRESH_TOKEN_TTL are a whole number with a unit s, m, h or d', () => {
+    expect(loadConfig({ ACCESS_TOKEN_TTL: '30s', REFRESH_TOKEN_TTL: '12h' }).tokenLifetimes).toEqual({ accessSeconds: 30, refreshSeconds: 12 * 3600 });
+    expect(loadConfig({ ACCESS_TOKEN_TTL: '24h', REFRESH_TOKEN_TTL: '90d' }).tokenLifetimes).toEqual({ accessSeconds: 86_400, refreshSeconds: 90 * 86_400 });
+    expect(loadConfig({ ACCESS_TOKEN_TTL: '5m' }).tokenLifetimes.accessSeconds).toBe(300);
+  });
+
+  test.each(['900', '15 minutes', '1.5h', '-10s', '15M', 'm'])('refuses ACCESS_TOKEN_TTL=%j', (value) => {
+    expect(() => loadConfig({ ACCESS_TOKEN_TTL: value })).toThrow(/ACCESS_TOKEN_TTL/);
+  });
+
+  test.each([
+    ['ACCESS_TOKEN_TTL', '9s'],
+    ['ACCESS_TOKEN_TTL', '25h'],
+    ['REFRESH_TOKEN_TTL', '59s'],
+    ['REFRESH_TOKEN_TTL', '91d'],
+  ])('refuses %s=%s, out of bounds', (name, value) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(name));
+  });
+
+  test('a refresh token may not live shorter than an access token', () => {
+    expect(() => loadConfig({ ACCESS_TOKEN_TTL: '2h', REFRESH_TOKEN_TTL: '1h' })).toThrow(/REFRESH_TOKEN_TTL \(1h\) must not be shorter than ACCESS_TOKEN_TTL \(2h\)/);
+  });
+});

@@ -1,4 +1,5 @@
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -7,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { signAccessToken } from '../../src/auth/accessToken.js';
 import { enableAppRoleLogin, migrate } from '../../src/db/database.js';
+import { loadConfig } from '../../src/config.js';
 import { Role } from '../../src/entities/User.js';
 import { cpuMsBetween, processCpuMs, processTreeCpuMs } from '../cpu.js';
 import { freePort, median, ms, percentile, type BenchRow, type Scenario } from '../harness.js';
@@ -43,6 +45,9 @@ const OPERATIONS = [
 interface TenantRequest {
   readonly token: string;
   readonly orderId: string;
+  /** A customer and a product of the tenant, for the createOrder row. */
+  readonly customerId: string;
+  readonly productId: string;
 }
 
 /**
@@ -94,6 +99,8 @@ export const apiScenario: Scenario = {
       }
       const rateRow = 'one order by id, rate limit on vs off';
       if (RATE_SAMPLES > 0 && (!process.env.BENCH_API_ONLY || rateRow.includes(process.env.BENCH_API_ONLY))) rows.push(await rateLimitRow(rateRow, env, tenantry.port, tenants[0]));
+      const keyRow = 'createOrder, a new Idempotency-Key vs none';
+      if (RATE_SAMPLES > 0 && (!process.env.BENCH_API_ONLY || keyRow.includes(process.env.BENCH_API_ONLY))) rows.push(await idempotencyKeyRow(keyRow, tenantry.port, tenants[1]));
     } finally {
       await tenantry.stop();
       await baseline.stop();
@@ -149,8 +156,19 @@ async function seed(ownerUrl: string): Promise<TenantRequest[]> {
         join bp p on p.tenant_id = o.tenant_id and p.i = (o.i * k) % $2::int + 1 order by o.tenant_id`, [SIZE.linesPerOrder, SIZE.products]);
     await q(`insert into order_counter (tenant_id, id, last_number) select id, gen_random_uuid(), $1::int from bt`, [SIZE.orders]);
     await q('analyze');
-    const { rows } = await q(`select u.id as user_id, u.tenant_id, o.id as order_id from bu u join bo o on o.tenant_id = u.tenant_id and o.i = $1::int order by u.n`, [SIZE.orders / 2]);
-    return rows.map((r) => ({ token: signAccessToken(SECRET, { id: r.user_id, role: Role.ADMIN, tenantId: r.tenant_id }).token, orderId: r.order_id }));
+    const { rows } = await q(
+      `select u.id as user_id, u.tenant_id, o.id as order_id, c.id as customer_id, p.id as product_id
+         from bu u join bo o on o.tenant_id = u.tenant_id and o.i = $1::int
+         join bc c on c.tenant_id = u.tenant_id and c.i = 1 join bp p on p.tenant_id = u.tenant_id and p.i = 1 order by u.n`,
+      [SIZE.orders / 2],
+    );
+    const tokens = { secret: SECRET, lifetimes: loadConfig({}).tokenLifetimes };
+    return rows.map((r) => ({
+      token: signAccessToken(tokens, { id: r.user_id, role: Role.ADMIN, tenantId: r.tenant_id }).token,
+      orderId: r.order_id,
+      customerId: r.customer_id,
+      productId: r.product_id,
+    }));
   } finally {
     await client.end();
   }
@@ -207,10 +225,10 @@ async function startChild(args: string[], env: Record<string, string>, profileDi
   };
 }
 
-/** One POST of `body` with the token: its status and body. */
-function post(port: number, body: string, token: string, agent: http.Agent): Promise<{ status: number; text: string }> {
+/** One POST of `body` with the token (and `headers`): its status and body. */
+function post(port: number, body: string, token: string, agent: http.Agent, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ port, host: '127.0.0.1', path: '/graphql', method: 'POST', agent, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'content-length': Buffer.byteLength(body) } }, (res) => {
+    const req = http.request({ port, host: '127.0.0.1', path: '/graphql', method: 'POST', agent, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'content-length': Buffer.byteLength(body), ...headers } }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (c) => (text += c));
@@ -291,6 +309,41 @@ async function load(server: Child, tenants: TenantRequest[], bodies: string[], e
  * Postgres, high enough never to refuse) alternating with the one without, so load from elsewhere on
  * the machine hits both alike: the latency a rate-limited operation adds (its counter round trips).
  */
+/**
+ * createOrder on one server, alternating a fresh key per request (its lock, lookup and stored answer:
+ * three more round trips in the transaction) with the same mutation without one.
+ */
+async function idempotencyKeyRow(name: string, port: number, tenant: TenantRequest): Promise<BenchRow> {
+  const body = JSON.stringify({
+    query: 'mutation PlaceOrder($i: OrderInput!) { createOrder(input: $i) { id number totalCents } }',
+    variables: { i: { customerId: tenant.customerId, lines: [{ productId: tenant.productId, quantity: 1 }] } },
+  });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const send = (headers: () => Record<string, string>) => async () => {
+    const r = await post(port, body, tenant.token, agent, headers());
+    if (r.status !== 200 || r.text.includes('"errors"')) throw new Error(`${r.status} ${r.text.slice(0, 300)}`);
+  };
+  const [keyed, plain] = [send(() => ({ 'idempotency-key': randomUUID() })), send(() => ({}))];
+  const withKey: number[] = [];
+  const without: number[] = [];
+  for (let i = 0; i < 100; i++) await Promise.all([keyed(), plain()]); // warm-up
+  for (let i = 0; i < RATE_SAMPLES; i++) {
+    for (const [fn, into] of [[keyed, withKey], [plain, without]] as const) {
+      const t = performance.now();
+      await fn();
+      into.push(performance.now() - t);
+    }
+  }
+  agent.destroy();
+  return {
+    scenario: `api: ${name}`,
+    measured: `p50 ${ms(median(withKey))}, p99 ${ms(percentile(withKey, 99))}`,
+    baseline: `p50 ${ms(median(without))}, p99 ${ms(percentile(without, 99))}`,
+    ratio: median(withKey) / median(without),
+    note: `latency, one client, ${RATE_SAMPLES} interleaved requests each`,
+  };
+}
+
 async function rateLimitRow(name: string, env: Record<string, string>, offPort: number, tenant: TenantRequest): Promise<BenchRow> {
   const limited = await startChild(['dist/server/main.js'], { ...env, RATE_LIMIT_PER_MINUTE: '100000000', TENANT_RATE_LIMIT_PER_MINUTE: '100000000' });
   try {

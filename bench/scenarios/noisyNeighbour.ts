@@ -4,6 +4,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { signAccessToken } from '../../src/auth/accessToken.js';
+import { loadConfig } from '../../src/config.js';
 import { migrate } from '../../src/db/database.js';
 import { Role } from '../../src/entities/User.js';
 import { freePort, ms, percentile, type BenchRow, type Scenario } from '../harness.js';
@@ -106,7 +107,7 @@ async function seedTenants(ownerUrl: string): Promise<{ a: Seeded; v: Seeded; b:
           from "order" o, generate_series(1, 2) k where o.tenant_id = $1`, [t.id, products]);
       await pool.query(`insert into order_counter (tenant_id, id, last_number) values ($1, gen_random_uuid(), $2)`, [t.id, orders]);
       const { rows: [ids] } = await pool.query(`select (select id from customer where tenant_id = $1 limit 1) as customer_id, (select id from product where tenant_id = $1 limit 1) as product_id`, [t.id]);
-      return { token: signAccessToken(SECRET, { id: u.id, role: Role.ADMIN, tenantId: t.id }).token, customerId: ids.customer_id, productId: ids.product_id };
+      return { token: signAccessToken({ secret: SECRET, lifetimes: loadConfig({}).tokenLifetimes }, { id: u.id, role: Role.ADMIN, tenantId: t.id }).token, customerId: ids.customer_id, productId: ids.product_id };
     };
     const seeded = { a: await tenant('flood-a', 1, 1, 0), v: await tenant('quiet-v', 500, 1, 0), b: await tenant('burst-b', 500, 100, 1000) };
     await pool.query('analyze');

@@ -11,6 +11,7 @@ import { Tenant, TenantStatus } from '../../src/entities/Tenant.js';
 import { inTenant } from '../../src/filters/inTenant.js';
 import { prepareTenant, publishStatus } from '../../src/jobs/prepareTenant.js';
 import { ProvisioningQueue } from '../../src/jobs/provisioningQueue.js';
+import { LifecycleQueue } from '../../src/lifecycle/queue.js';
 import { CHANNEL } from '../../src/jobs/tenantEvents.js';
 import { createApp } from '../../src/server/app.js';
 import { createLogger } from '../../src/server/logger.js';
@@ -55,7 +56,8 @@ export const provisioningScenario: Scenario = {
       RATE_LIMIT_PER_MINUTE: '0', TENANT_RATE_LIMIT_PER_MINUTE: '0', WS_MAX_SOCKETS_PER_IP: '0',
     });
     const passwords = new PasswordHasher(config.passwordHashing);
-    const app = await createApp({ config, orm, appUrl, jwtSecret: SECRET, log, provisioner: queue, passwords });
+    const lifecycle = await LifecycleQueue.start(queue.boss, orm, log, { baseDomain: BASE_DOMAIN, exports: config.exports });
+    const app = await createApp({ config, orm, appUrl, jwtSecret: SECRET, log, provisioner: queue, lifecycle, passwords });
     const port = await app.listen(0, '127.0.0.1');
     const url = `http://127.0.0.1:${port}/graphql`;
     const wsUrl = `ws://127.0.0.1:${port}/graphql`;

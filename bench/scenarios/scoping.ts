@@ -135,7 +135,7 @@ async function paths(db: BenchDatabase) {
           currentState(em, question, rows);
           return em.findOneOrFail(Product, { id: nextId() });
         },
-        currentStateRead(question),
+        { opening: currentStateRead(question) },
       ),
     plainFindOne: () => db.owner.query(FIND_ONE_SQL, [tenant, nextId()]),
     ormFindOne: () => unscoped(db.ownerOrm, (em) => em.findOneOrFail(Product, { tenant, id: nextId() })),

@@ -1,9 +1,14 @@
 import jwt from 'jsonwebtoken';
 import { createSecretKey, type KeyObject, randomUUID } from 'node:crypto';
+import type { TokenLifetimes } from '../config.js';
 import { Role } from '../entities/User.js';
 import { tokenExpired, unauthenticated } from '../errors.js';
 
-export const ACCESS_TOKEN_TTL_SECONDS = 15 * 60;
+/** What issuing and checking a session's tokens needs: the HS256 key and the configured lifetimes. */
+export interface TokenSettings {
+  readonly secret: string;
+  readonly lifetimes: TokenLifetimes;
+}
 
 /** The verified identity behind a request. */
 export interface Principal {
@@ -24,13 +29,13 @@ function keyFor(secret: string): KeyObject {
   return key;
 }
 
-export function signAccessToken(secret: string, user: { id: string; role: Role; tenantId: string | null }): { token: string; expiresAt: Date } {
+export function signAccessToken(tokens: TokenSettings, user: { id: string; role: Role; tenantId: string | null }): { token: string; expiresAt: Date } {
   const claims: Record<string, unknown> = { role: user.role };
   if (user.tenantId) claims.tenantId = user.tenantId;
-  const token = jwt.sign(claims, keyFor(secret), {
+  const token = jwt.sign(claims, keyFor(tokens.secret), {
     algorithm: 'HS256',
     subject: user.id,
-    expiresIn: ACCESS_TOKEN_TTL_SECONDS,
+    expiresIn: tokens.lifetimes.accessSeconds,
     jwtid: randomUUID(),
   });
   const { exp } = jwt.decode(token) as { exp: number };

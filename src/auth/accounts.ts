@@ -46,3 +46,18 @@ export async function changeAccount(em: EntityManager, userId: string, change: A
   await TenantEvents.publish(em, { type: 'user', tenantId, userId: user.id });
   return user;
 }
+
+/**
+ * Gives a user of the tenant `em` is in a new password hash (hashed beforehand, outside any
+ * transaction): the command line's way in for imported users, whose archives carry no hash. Their
+ * refresh tokens are revoked, as any account change revokes them. Null when no such user.
+ */
+export async function setPasswordHash(em: EntityManager, email: string, passwordHash: string): Promise<User | null> {
+  const user = await em.findOne(User, { email }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+  if (!user) return null;
+  user.passwordHash = passwordHash;
+  em.create(AuditEvent, { action: 'user.setPassword', actorId: null, tenantId: user.tenant!.id, target: user.id });
+  await em.flush();
+  await revokeUserSessions(em, user.id);
+  return user;
+}

@@ -3,14 +3,12 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Orm } from '../db/orm.js';
 import { RefreshToken } from '../entities/RefreshToken.js';
-import { Tenant } from '../entities/Tenant.js';
+import { isGone, Tenant } from '../entities/Tenant.js';
 import { User } from '../entities/User.js';
 import { AppError, unauthenticated } from '../errors.js';
 import { inTenant } from '../filters/inTenant.js';
 import { asPlatform, type AuditRecord, type PlatformAct } from '../filters/platform.js';
-import { signAccessToken } from './accessToken.js';
-
-export const REFRESH_TOKEN_TTL_MS = 30 * 24 * 3600 * 1000;
+import { signAccessToken, type TokenSettings } from './accessToken.js';
 
 export interface Session {
   readonly accessToken: string;
@@ -68,7 +66,7 @@ async function lockActiveUser(em: EntityManager, userId: string): Promise<User |
  * Starts a session (a new refresh-token family) or continues `familyId`, for `user`, inside the user's
  * scope (`em` is in it). The access token carries the user's role as read in this transaction. Flushes.
  */
-export async function issueSession(em: EntityManager, secret: string, user: User, familyId: string = randomUUID()): Promise<Session> {
+export async function issueSession(em: EntityManager, tokens: TokenSettings, user: User, familyId: string = randomUUID()): Promise<Session> {
   const tenantId = user.tenant?.id ?? null;
   const refreshToken = newRefreshToken(tenantId);
   em.create(RefreshToken, {
@@ -76,10 +74,10 @@ export async function issueSession(em: EntityManager, secret: string, user: User
     tenant: tenantId,
     familyId,
     tokenHash: hashToken(refreshToken),
-    expiresAt: new Date(Date.now() + REFRESH_TOKEN_TTL_MS),
+    expiresAt: new Date(Date.now() + tokens.lifetimes.refreshSeconds * 1000),
   });
   await em.flush();
-  const { token, expiresAt } = signAccessToken(secret, { id: user.id, role: user.role, tenantId });
+  const { token, expiresAt } = signAccessToken(tokens, { id: user.id, role: user.role, tenantId });
   const tenant = tenantId ? await em.findOneOrFail(Tenant, tenantId, { populate: ['domains'] }) : null;
   return { accessToken: token, refreshToken, expiresAt, user, tenant };
 }
@@ -88,11 +86,11 @@ export async function issueSession(em: EntityManager, secret: string, user: User
  * The session of a login whose password was verified (outside any transaction) for `userId`: in the
  * user's scope, the user re-read (still active?) and locked while the session is written.
  */
-export function startSession(orm: Orm, secret: string, user: { id: string; tenantId: string | null }): Promise<Session> {
+export function startSession(orm: Orm, tokens: TokenSettings, user: { id: string; tenantId: string | null }): Promise<Session> {
   return inSessionScope(orm, user.tenantId, { action: 'superadmin.sessionStart', actorId: user.id }, async (em) => {
     const current = await lockActiveUser(em, user.id);
     if (!current) throw unauthenticated('Invalid email or password');
-    return issueSession(em, secret, current);
+    return issueSession(em, tokens, current);
   });
 }
 
@@ -103,7 +101,7 @@ export function startSession(orm: Orm, secret: string, user: { id: string; tenan
  * also covers a token racing the deactivation). Refusals roll back (nothing written, no audit event
  * for a token that names nothing), except the replay, whose revocation must stick.
  */
-export async function rotateSession(orm: Orm, secret: string, presented: string): Promise<Session> {
+export async function rotateSession(orm: Orm, tokens: TokenSettings, presented: string): Promise<Session> {
   const tenantId = scopeOf(presented);
   if (tenantId === undefined) throw invalidRefreshToken();
   const outcome = await inSessionScope(orm, tenantId, { action: 'superadmin.refresh' }, async (em, audit) => {
@@ -120,7 +118,7 @@ export async function rotateSession(orm: Orm, secret: string, presented: string)
       await revokeFamily(em, token.familyId);
       return REPLAYED; // committed, then refused below
     }
-    return issueSession(em, secret, user, token.familyId);
+    return issueSession(em, tokens, user, token.familyId);
   });
   if (outcome === REPLAYED) throw unauthenticated('Refresh token reuse detected: the session has been revoked');
   return outcome;
@@ -159,10 +157,11 @@ async function revokeFamily(em: EntityManager, familyId: string): Promise<void> 
   await em.nativeUpdate(RefreshToken, { familyId, revokedAt: null }, { revokedAt: new Date() });
 }
 
-/** A deactivated tenant's users can neither log in nor refresh. */
+/** A deactivated tenant's users can neither log in nor refresh; an erased (or erasing) tenant's have no session at all. */
 async function assertTenantActive(em: EntityManager, user: User): Promise<void> {
   if (!user.tenant) return;
   const tenant = await em.findOneOrFail(Tenant, user.tenant.id);
+  if (isGone(tenant.status)) throw invalidRefreshToken();
   if (!tenant.isActive) throw tenantInactiveError();
 }
 

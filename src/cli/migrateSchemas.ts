@@ -1,5 +1,5 @@
 import { loadConfig } from '../config.js';
-import { startEmbeddedPostgres } from '../db/embedded.js';
+import { EMBEDDED_DATABASE, startEmbeddedPostgres } from '../db/embedded.js';
 import { UsageError } from '../migrate/errors.js';
 import { checkOptions, DEFAULT_OPTIONS, type MigrateOptions, modeOf } from '../migrate/options.js';
 import { createProgress } from '../migrate/progress.js';
@@ -140,9 +140,6 @@ export const migrateSchemasCommand: Command = {
     }
   },
 };
-
-/** The database openDatabase creates and uses on the embedded server (src/db/database.ts). */
-const EMBEDDED_DATABASE = 'tenantry';
 
 /**
  * The run lock on the target, taken first. A target database that does not exist yet (a fresh

@@ -31,15 +31,25 @@ const RETRY_AFTER_SECONDS = 1;
  * global one over a single FIFO, where a tenant at its limit does not hold up the tenants behind it.
  */
 export class ConnectionGate {
-  private readonly running = new Map<string, number>();
+  private readonly runningPerKey = new Map<string, number>();
   private runningTotal = 0;
   /** In arrival order. Invariant: after every change, no waiter here could be admitted. */
-  private readonly waiting: Waiter[] = [];
+  private readonly queue: Waiter[] = [];
   /** Waiters past `maxWaitMs`, to be refused (see `refuse`). */
   private readonly refusals: (() => void)[] = [];
 
   constructor(private readonly options: ConnectionGateOptions) {
     if (options.perKey < 1 || options.total < 1) throw new Error('ConnectionGate limits must be at least 1');
+  }
+
+  /** Units of work running now. */
+  get running(): number {
+    return this.runningTotal;
+  }
+
+  /** Units of work waiting for a slot now. */
+  get waiting(): number {
+    return this.queue.length;
   }
 
   /** Runs `fn` once `key` has a slot; the slot is released when `fn` settles. */
@@ -53,7 +63,7 @@ export class ConnectionGate {
   }
 
   private runningFor(key: string): number {
-    return this.running.get(key) ?? 0;
+    return this.runningPerKey.get(key) ?? 0;
   }
 
   private enter(key: string): Promise<void> {
@@ -66,7 +76,7 @@ export class ConnectionGate {
       const timer =
         this.options.maxWaitMs > 0
           ? setTimeout(() => {
-              this.waiting.splice(this.waiting.indexOf(waiter), 1);
+              this.queue.splice(this.queue.indexOf(waiter), 1);
               const error =
                 this.runningFor(key) >= this.options.perKey
                   ? rateLimited('Too many requests of this tenant are running at once; retry shortly', RETRY_AFTER_SECONDS)
@@ -81,23 +91,23 @@ export class ConnectionGate {
           resolve();
         },
       };
-      this.waiting.push(waiter);
+      this.queue.push(waiter);
     });
   }
 
   private leave(key: string): void {
     const left = this.runningFor(key) - 1;
-    if (left > 0) this.running.set(key, left);
-    else this.running.delete(key);
+    if (left > 0) this.runningPerKey.set(key, left);
+    else this.runningPerKey.delete(key);
     this.runningTotal--;
     // The first waiters that fit, in arrival order: those of a key at its limit are skipped, not blocking.
-    for (let i = 0; i < this.waiting.length && this.runningTotal < this.options.total; ) {
-      const waiter = this.waiting[i];
+    for (let i = 0; i < this.queue.length && this.runningTotal < this.options.total; ) {
+      const waiter = this.queue[i];
       if (!this.canAdmit(waiter.key)) {
         i++;
         continue;
       }
-      this.waiting.splice(i, 1);
+      this.queue.splice(i, 1);
       this.take(waiter.key);
       waiter.admit();
     }
@@ -123,7 +133,7 @@ export class ConnectionGate {
   }
 
   private take(key: string): void {
-    this.running.set(key, this.runningFor(key) + 1);
+    this.runningPerKey.set(key, this.runningFor(key) + 1);
     this.runningTotal++;
   }
 }

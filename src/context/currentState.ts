@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Principal } from '../auth/accessToken.js';
-import { Tenant } from '../entities/Tenant.js';
+import { isGone, Tenant, type TenantStatus } from '../entities/Tenant.js';
 import type { Role } from '../entities/User.js';
 import { AppError, unauthenticated } from '../errors.js';
 import type { Orm } from '../db/orm.js';
@@ -55,7 +55,7 @@ export function currentStateRead(question: StateQuestion): OpeningRead {
  * Superadmins are platform rows that no API demotes or deactivates: their token is taken as it is.
  */
 export function currentState(em: EntityManager, question: StateQuestion, rows: Row[]): CurrentState {
-  const [row] = rows;
+  const row = present(rows);
   const { principal, named } = question;
   if (!row) {
     throw principal?.tenantId ? new AppError('UNAUTHENTICATED', 'The token names no tenant that exists') : new AppError('TENANT_NOT_FOUND', 'No such tenant');
@@ -75,7 +75,12 @@ export function currentState(em: EntityManager, question: StateQuestion, rows: R
  */
 export function currentPrincipal(orm: Orm, principal: Principal & { readonly tenantId: string }): Promise<Principal> {
   const question = { tenantId: principal.tenantId, principal, named: null, namedError: null };
-  return inTenant(orm, principal.tenantId, async (_em, [row]) => callerNow(principal, row), currentStateRead(question));
+  return inTenant(orm, principal.tenantId, async (_em, rows) => callerNow(principal, present(rows)), { opening: currentStateRead(question) });
+}
+
+/** The opening read's tenant row, unless the tenant is being or has been erased: then it no longer exists. */
+function present([row]: Row[]): Row | undefined {
+  return row && !isGone(row.status as TenantStatus) ? row : undefined;
 }
 
 /** The caller with their current role; UNAUTHENTICATED when deactivated or gone (no row: their tenant is gone too). */

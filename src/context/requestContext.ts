@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { bearerToken, type Principal, verifyAccessToken } from '../auth/accessToken.js';
+import { bearerToken, type Principal, type TokenSettings, verifyAccessToken } from '../auth/accessToken.js';
 import type { PasswordHasher } from '../auth/passwords.js';
 import type { Config } from '../config.js';
 import type { Orm } from '../db/orm.js';
@@ -12,6 +12,7 @@ import { AppError } from '../errors.js';
 import { inTenant } from '../filters/inTenant.js';
 import type { TenantEvents } from '../jobs/tenantEvents.js';
 import type { Provisioner } from '../jobs/provisioner.js';
+import type { LifecycleJobs } from '../lifecycle/queue.js';
 import { createLoaders, type Loaders } from '../schema/loaders.js';
 import { currentState, currentStateRead } from './currentState.js';
 import { resolveTenant, type TenantHints, type TenantName } from './resolveTenant.js';
@@ -20,9 +21,12 @@ import { resolveTenant, type TenantHints, type TenantName } from './resolveTenan
 export interface Services {
   readonly orm: Orm;
   readonly config: Config;
-  readonly jwtSecret: string;
+  /** The HS256 key and the token lifetimes. */
+  readonly tokens: TokenSettings;
   readonly log: Logger;
   readonly provisioner: Provisioner;
+  /** Export and erase jobs (src/lifecycle). */
+  readonly lifecycle: LifecycleJobs;
   readonly events: TenantEvents;
   readonly passwords: PasswordHasher;
   /** Looks up custom domains' TXT proofs (`verifyDomain`). */
@@ -67,8 +71,9 @@ export interface RequestContext extends RequestIdentity {
  * Errors are recorded, not thrown, because public operations (login, signUp, refreshToken, logout)
  * must work whatever stale token or header a client still sends; `guardOperation` raises them for the rest.
  */
-export async function identify(services: Services, input: { authorization?: unknown; hints: TenantHints; address: string }): Promise<RequestIdentity> {
-  const requestId = randomUUID();
+export async function identify(services: Services, input: { requestId?: string; authorization?: unknown; hints: TenantHints; address: string }): Promise<RequestIdentity> {
+  // HTTP brings the id it echoes (src/server/requestId.ts); a WebSocket operation gets one of its own.
+  const requestId = input.requestId ?? randomUUID();
   let principal: Principal | null = null;
   let authError: AppError | null = null;
   const token = bearerToken(input.authorization);
@@ -76,7 +81,7 @@ export async function identify(services: Services, input: { authorization?: unkn
     authError = new AppError('UNAUTHENTICATED', 'Malformed Authorization header');
   } else if (token) {
     try {
-      principal = verifyAccessToken(services.jwtSecret, token);
+      principal = verifyAccessToken(services.tokens.secret, token);
     } catch (err) {
       authError = err as AppError;
     }
@@ -118,7 +123,7 @@ function stateQuestion(identity: RequestIdentity) {
 export async function currentIdentity(services: Services, identity: RequestIdentity): Promise<{ identity: RequestIdentity; tenant: Tenant | null }> {
   const question = stateQuestion(identity);
   if (!question) return { identity, tenant: null };
-  const state = await inTenant(services.orm, question.tenantId, async (em, rows) => currentState(em, question, rows), currentStateRead(question));
+  const state = await inTenant(services.orm, question.tenantId, async (em, rows) => currentState(em, question, rows), { opening: currentStateRead(question) });
   return { identity: { ...identity, principal: state.principal }, tenant: state.tenant };
 }
 
@@ -144,6 +149,6 @@ export function runUnitOfWork<T>(services: Services, identity: RequestIdentity, 
         em.clear();
       }
     },
-    currentStateRead(question),
+    { opening: currentStateRead(question) },
   );
 }

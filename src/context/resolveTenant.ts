@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Principal } from '../auth/accessToken.js';
 import { HOST_LOOKUP_FUNCTION } from '../db/roles.js';
-import { Tenant } from '../entities/Tenant.js';
+import { isGone, Tenant, TenantStatus } from '../entities/Tenant.js';
 import { AppError } from '../errors.js';
 import { classifyHost, hostFromHeader } from '../domains/hostnames.js';
 
@@ -89,8 +89,8 @@ export async function tenantNamedBy(em: EntityManager, hints: TenantHints, baseD
   const named = tenantNameOf(hints, baseDomain);
   if (named instanceof AppError) return { tenant: null, error: named };
   if (!named) return { tenant: null, error: null };
-  if (named.by === 'hostname') return { tenant: await tenantOfVerifiedDomain(em, named.value), error: null };
-  const tenant = await em.findOne(Tenant, { [named.by]: named.value });
+  if (named.by === 'hostname') return { tenant: existing(await tenantOfVerifiedDomain(em, named.value)), error: null };
+  const tenant = existing(await em.findOne(Tenant, { [named.by]: named.value }));
   return tenant ? { tenant, error: null } : { tenant: null, error: new AppError('TENANT_NOT_FOUND', `No tenant "${named.text}"`) };
 }
 
@@ -107,12 +107,21 @@ async function tenantOfVerifiedDomain(em: EntityManager, hostname: string): Prom
   return row ? em.map(Tenant, row) : null;
 }
 
-/** The id of the tenant `named` names, as one SQL expression with its parameter: null when it names none. */
+/**
+ * The id of the tenant `named` names, as one SQL expression with its parameter: null when it names none
+ * (or a tenant being or having been erased, as `existing` says).
+ */
 export function namedTenantIdSql(named: TenantName): { sql: string; params: unknown[] } {
-  if (named.by === 'hostname') return { sql: `${HOST_LOOKUP_FUNCTION}(?)`, params: [named.value] };
-  return { sql: `(select id from tenant where ${named.by} = ?)`, params: [named.value] };
+  const lookup = named.by === 'hostname' ? `id = ${HOST_LOOKUP_FUNCTION}(?)` : `${named.by} = ?`;
+  return { sql: `(select id from tenant where ${lookup} and status not in ('${TenantStatus.DELETING}', '${TenantStatus.DELETED}'))`, params: [named.value] };
 }
 
-export function findTenantByIdOrSlug(em: EntityManager, idOrSlug: string): Promise<Tenant | null> {
-  return em.findOne(Tenant, UUID.test(idOrSlug) ? { id: idOrSlug.toLowerCase() } : { slug: idOrSlug.toLowerCase() });
+/** The tenant an id or slug names (`x-tenant-id`, `login`'s `tenant`); none when it is being or has been erased. */
+export async function findTenantByIdOrSlug(em: EntityManager, idOrSlug: string): Promise<Tenant | null> {
+  return existing(await em.findOne(Tenant, UUID.test(idOrSlug) ? { id: idOrSlug.toLowerCase() } : { slug: idOrSlug.toLowerCase() }));
+}
+
+/** The tenant, unless it is being or has been erased: then it names nothing (its hostnames stop resolving). */
+function existing(tenant: Tenant | null): Tenant | null {
+  return tenant && !isGone(tenant.status) ? tenant : null;
 }

@@ -4,7 +4,7 @@ import type { Config, DatabaseLimits } from '../config.js';
 import { migrationsList } from '../migrations/index.js';
 import { JOB_SCHEMA } from '../migrations/Migration20261125001000JobQueue.js';
 import { BASE_DOMAIN_SETTING } from '../migrations/Migration20261126100000DomainVerification.js';
-import { startEmbeddedPostgres } from './embedded.js';
+import { EMBEDDED_DATABASE, startEmbeddedPostgres } from './embedded.js';
 import { createOrm, type Orm, servingConnectionOptions } from './orm.js';
 import { APP_ROLE } from './roles.js';
 
@@ -30,8 +30,8 @@ export interface OpenOptions {
  */
 export async function openDatabase(config: Config, options: OpenOptions = {}): Promise<Database> {
   const embedded = config.databaseUrl ? undefined : await startEmbeddedPostgres(config.dataDir, config.embeddedPgPort);
-  const ownerUrl = config.databaseUrl ?? embedded!.url('tenantry');
-  if (embedded) await ensureDatabaseExists(embedded.url('postgres'), 'tenantry');
+  const ownerUrl = config.databaseUrl ?? embedded!.url(EMBEDDED_DATABASE);
+  if (embedded) await ensureDatabaseExists(embedded.url('postgres'), EMBEDDED_DATABASE);
 
   if (options.migrate ?? true) await migrate(ownerUrl, { baseDomain: config.baseDomain });
   const appUrl = config.appDatabaseUrl ?? (await enableAppRoleLogin(ownerUrl, appDbPassword(config, ownerUrl)));
@@ -65,7 +65,8 @@ export function appDbPassword(config: Pick<Config, 'appDbPassword'>, ownerUrl: s
   return createHmac('sha256', `${owner.username}:${decodeURIComponent(owner.password)}`).update(`${APP_ROLE}@${owner.host}`).digest('base64url');
 }
 
-const MIGRATION_LOCK = 7_236_002;
+/** Advisory lock key that serializes migrations across processes. */
+export const MIGRATION_LOCK = 7_236_002;
 
 export interface MigrateOptions {
   /**
@@ -95,11 +96,29 @@ export async function migrate(ownerUrl: string, options: MigrateOptions = {}): P
   });
 }
 
-/** Gives the app role a login with `password` and returns its connection URL on the owner's server. */
+/** What ALTER ROLE says when another transaction changed the role's row after this one read it. */
+const ROLE_CONCURRENTLY_UPDATED = 'tuple concurrently updated';
+const ROLE_UPDATE_ATTEMPTS = 5;
+
+/**
+ * Gives the app role a login with `password` and returns its connection URL on the owner's server.
+ *
+ * Every server and worker does this at start, and processes start together (a deployment scaled to
+ * several). An ALTER ROLE that meets another process's change of the role's row waits for it to commit
+ * and then fails ("tuple concurrently updated") rather than apply itself on top; the other change has
+ * committed by then, so the next attempt reads it and goes through.
+ */
 export async function enableAppRoleLogin(ownerUrl: string, password: string): Promise<string> {
-  await withClient(ownerUrl, (c) =>
-    c.query(`alter role ${APP_ROLE} with login password ${pg.escapeLiteral(password)}`),
-  );
+  await withClient(ownerUrl, async (c) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await c.query(`alter role ${APP_ROLE} with login password ${pg.escapeLiteral(password)}`);
+        return;
+      } catch (err) {
+        if (attempt === ROLE_UPDATE_ATTEMPTS || (err as Error).message !== ROLE_CONCURRENTLY_UPDATED) throw err;
+      }
+    }
+  });
   const url = new URL(ownerUrl);
   url.username = APP_ROLE;
   url.password = password;

@@ -5,6 +5,9 @@ import path from 'node:path';
 import pg from 'pg';
 import { devSecret } from '../devSecrets.js';
 
+/** The database the embedded server holds Tenantry's data in (openDatabase creates it). */
+export const EMBEDDED_DATABASE = 'tenantry';
+
 export interface EmbeddedServer {
   /** Owner (superuser) connection URL of `database`. */
   readonly url: (database: string) => string;

@@ -51,6 +51,9 @@ const orderCounter: PreparationStep = {
 
 export const PREPARATION_STEPS: readonly PreparationStep[] = [primaryDomain, orderCounter];
 
+/** Only a PENDING or PREPARING tenant is prepared: READY and FAILED are settled, DELETING and DELETED gone. */
+const preparing = (tenant: Tenant) => tenant.status === TenantStatus.PENDING || tenant.status === TenantStatus.PREPARING;
+
 /** A failed step, with the step's name for the tenant's `statusError`. */
 export class PreparationStepError extends Error {
   constructor(
@@ -72,7 +75,7 @@ export class PreparationStepError extends Error {
 export async function prepareTenant(orm: Orm, tenantId: string, baseDomain: string, steps: readonly PreparationStep[] = PREPARATION_STEPS): Promise<'prepared' | 'skipped'> {
   const started = await inTenant(orm, tenantId, async (em) => {
     const tenant = await em.findOne(Tenant, tenantId);
-    if (!tenant || tenant.status === TenantStatus.READY || tenant.status === TenantStatus.FAILED) return false;
+    if (!tenant || !preparing(tenant)) return false;
     if (tenant.status === TenantStatus.PENDING) {
       tenant.status = TenantStatus.PREPARING;
       tenant.statusError = null;
@@ -88,7 +91,15 @@ export async function prepareTenant(orm: Orm, tenantId: string, baseDomain: stri
 
   for (const step of steps) {
     try {
-      await inTenant(orm, tenantId, async (em) => step.run(em, await em.findOneOrFail(Tenant, tenantId), baseDomain));
+      const ran = await inTenant(orm, tenantId, async (em) => {
+        // Share-locked for the step: a deletion (which takes the row for update) waits for it, and a step
+        // that starts after one sees DELETING and writes nothing: an erased tenant's job cannot bring it back.
+        const tenant = await em.findOneOrFail(Tenant, tenantId, { lockMode: LockMode.PESSIMISTIC_READ });
+        if (!preparing(tenant)) return false;
+        await step.run(em, tenant, baseDomain);
+        return true;
+      });
+      if (!ran) return 'skipped';
     } catch (err) {
       throw new PreparationStepError(step.name, err);
     }

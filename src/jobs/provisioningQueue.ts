@@ -8,7 +8,7 @@ import { Tenant, TenantStatus } from '../entities/Tenant.js';
 import { inTenant } from '../filters/inTenant.js';
 import { JOB_SCHEMA } from '../migrations/Migration20261125001000JobQueue.js';
 import { failTenant, PREPARATION_STEPS, prepareTenant, type PreparationStep } from './prepareTenant.js';
-import type { Provisioner } from './provisioner.js';
+import type { JobOutcome, Provisioner, ProvisioningStats, QueueDepth } from './provisioner.js';
 
 export const PREPARE_QUEUE = 'tenant-prepare';
 /** Where pg-boss moves a preparation job after its last attempt failed, however it failed. */
@@ -54,9 +54,12 @@ const POLLING = { batchSize: 1, pollingIntervalSeconds: 1, notifyPollingInterval
  *   job to a dead-letter queue whose handler marks the tenant FAILED with a readable reason. Doing it
  *   there, after pg-boss has settled the job, means a superadmin's retry can always enqueue anew.
  */
-export class ProvisioningQueue implements Provisioner {
+export class ProvisioningQueue implements Provisioner, ProvisioningStats {
+  private readonly counts: Record<JobOutcome, number> = { completed: 0, retried: 0, failed: 0 };
+
   private constructor(
-    private readonly boss: PgBoss,
+    /** The queue's pg-boss instance: the lifecycle's jobs (src/lifecycle/queue.ts) share it. */
+    readonly boss: PgBoss,
     private readonly orm: Orm,
     private readonly log: Logger,
     private readonly baseDomain: string,
@@ -151,9 +154,13 @@ export class ProvisioningQueue implements Provisioner {
     for (const { id } of candidates) {
       // In the tenant's own scope: its migration checkpoints are under RLS.
       const added = await inTenant(this.orm, id, async (tx) => {
-        // A tenant with migration checkpoints is being filled by the schema migrator (src/migrate), which
-        // owns its lifecycle: "preparing" it here would serve it READY and half-copied.
-        const [{ migrating }] = await tx.execute<{ migrating: boolean }[]>('select exists (select 1 from migration_checkpoint where tenant_id = ?) as migrating', [id]);
+        // A tenant with migration or import checkpoints is being filled by the schema migrator (src/migrate)
+        // or import-tenant (src/lifecycle), which own its lifecycle: "preparing" it here would serve it
+        // READY and half-copied.
+        const [{ migrating }] = await tx.execute<{ migrating: boolean }[]>(
+          'select exists (select 1 from migration_checkpoint where tenant_id = ?) or exists (select 1 from tenant_import_checkpoint where tenant_id = ?) as migrating',
+          [id, id],
+        );
         if (migrating) return false;
         const tenant = await tx.findOne(Tenant, id, { lockMode: LockMode.PESSIMISTIC_WRITE });
         if (!tenant || (tenant.status !== TenantStatus.PENDING && tenant.status !== TenantStatus.PREPARING)) return false;
@@ -167,6 +174,19 @@ export class ProvisioningQueue implements Provisioner {
     return enqueued;
   }
 
+  get outcomes(): Readonly<Record<JobOutcome, number>> {
+    return this.counts;
+  }
+
+  /**
+   * Read from pg-boss's queue table, where its monitor keeps each queue's counts (every
+   * `superviseIntervalSeconds`): one indexed read of two rows, however many jobs there are.
+   */
+  async depth(): Promise<readonly QueueDepth[]> {
+    const queues = await this.boss.getQueues([PREPARE_QUEUE, PREPARE_FAILED_QUEUE]);
+    return queues.map((q) => ({ queue: q.name, ready: q.readyCount, deferred: q.deferredCount, active: q.activeCount }));
+  }
+
   /** Stops fetching, waits (up to 10 s) for jobs in flight, closes the queue's connections. */
   async stop(): Promise<void> {
     await this.boss.stop({ graceful: true, timeout: 10_000 });
@@ -177,9 +197,14 @@ export class ProvisioningQueue implements Provisioner {
     const log = this.log.child({ tenantId, jobId: job.id, attempt: job.retryCount + 1, attempts: job.retryLimit + 1 });
     try {
       const outcome = await prepareTenant(this.orm, tenantId, this.baseDomain, this.steps);
+      this.counts.completed++;
       log.info({ outcome }, outcome === 'prepared' ? 'tenant prepared' : 'tenant preparation skipped (already settled)');
     } catch (err) {
-      log.warn({ err, lastAttempt: job.retryCount >= job.retryLimit }, 'tenant preparation attempt failed');
+      const lastAttempt = job.retryCount >= job.retryLimit;
+      // The last attempt's failure is counted by the dead-letter handler, which also sees attempts
+      // whose worker died (wherever it runs).
+      if (!lastAttempt) this.counts.retried++;
+      log.warn({ err, lastAttempt }, 'tenant preparation attempt failed');
       throw err; // pg-boss retries, or after the last attempt dead-letters the job
     }
   }
@@ -190,6 +215,7 @@ export class ProvisioningQueue implements Provisioner {
     const attempts = (job.sourceRetryCount ?? job.retryCount) + 1;
     const reason = `Preparation failed after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${failureMessage(job.sourceOutput ?? job.output)}`;
     const marked = await failTenant(this.orm, tenantId, reason, (em) => this.hasLiveJob(em, tenantId));
+    this.counts.failed++;
     this.log.warn({ tenantId, jobId: job.sourceId, marked, reason }, marked ? 'tenant preparation FAILED' : 'dead-lettered preparation ignored (tenant settled or re-enqueued)');
   }
 
@@ -203,7 +229,7 @@ export class ProvisioningQueue implements Provisioner {
  * Creates the queue with `options` unless it exists. An existing queue keeps its settings, except that
  * a missing dead-letter queue is added (queues created before FAILED moved to the dead-letter handler).
  */
-async function ensureQueue(boss: PgBoss, name: string, options: Parameters<PgBoss['createQueue']>[1]): Promise<void> {
+export async function ensureQueue(boss: PgBoss, name: string, options: Parameters<PgBoss['createQueue']>[1]): Promise<void> {
   const existing = await boss.getQueue(name);
   if (existing) {
     if (options?.deadLetter && existing.deadLetter !== options.deadLetter) await boss.updateQueue(name, { deadLetter: options.deadLetter });
@@ -218,7 +244,7 @@ async function ensureQueue(boss: PgBoss, name: string, options: Parameters<PgBos
  * pg-boss's SQL (with `$n` placeholders) run on the connection of `em`'s open transaction. It goes
  * through Kysely directly because MikroORM's `execute` expects `?` placeholders.
  */
-function inTransaction(em: EntityManager) {
+export function inTransaction(em: EntityManager) {
   const trx = em.getTransactionContext<ControlledTransaction<unknown>>();
   if (!trx) throw new Error('Enqueueing a job needs an open transaction to join');
   return {

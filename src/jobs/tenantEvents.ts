@@ -29,8 +29,15 @@ export interface TenantUserChange {
   readonly userId: string;
 }
 
+/** An export's status or progress changed (src/lifecycle): `tenantExportProgress` subscribers follow it. */
+export interface TenantExportChange {
+  readonly type: 'export';
+  readonly tenantId: string;
+  readonly exportId: string;
+}
+
 /** Small by design: ids and a status, far below NOTIFY's 8000-byte limit. */
-export type TenantEvent = TenantStatusChange | TenantActiveChange | TenantUserChange;
+export type TenantEvent = TenantStatusChange | TenantActiveChange | TenantUserChange | TenantExportChange;
 
 /**
  * Sent to every listener after the listening connection was lost and regained: events committed while
@@ -126,10 +133,6 @@ export class TenantEvents {
     await client?.end().catch(() => undefined);
   }
 
-  /** Drops the listening connection as a network fault would (used by tests of the reconnect path). */
-  simulateConnectionLoss(): void {
-    this.client?.emit('error', new Error('simulated connection loss'));
-  }
 
   /** True while the listening connection is up. */
   get connected(): boolean {

@@ -1,5 +1,6 @@
 import type { Orm } from '../db/orm.js';
 import { TenantStatus } from '../entities/index.js';
+import { isGone } from '../entities/Tenant.js';
 import { inTenant } from '../filters/inTenant.js';
 import { type Checkpoint, initialCheckpoint, readCheckpoints } from './checkpoints.js';
 import { copyTables, type CopyResult } from './copy.js';
@@ -132,6 +133,8 @@ async function processTenant(run: TenantRun, legacy: LegacyTenant): Promise<Tena
     return o;
   };
 
+  // An erased tenant's legacy schema is not migrated into its tombstone again (its rows would come back).
+  if (tenant && isGone(tenant.status)) return outcome('failed', false, { error: `tenant ${tenant.slug} is ${tenant.status}: it was erased, not migrated again`, storedNotes: [] });
   try {
     return await run.source.snapshot(async (snap) => {
       plan = await planTenant(snap, legacy, tenantId, run.model, checkpoints, {

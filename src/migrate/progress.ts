@@ -24,9 +24,10 @@ export interface ProgressStream {
   readonly columns?: number;
 }
 
-export function createProgress(stream: ProgressStream = process.stderr, options: { tty?: boolean; quiet?: boolean } = {}): Progress {
+/** `verb`: what happened to a finished table's rows, in the plain lines (the migrator's: `copied`). */
+export function createProgress(stream: ProgressStream = process.stderr, options: { tty?: boolean; quiet?: boolean; verb?: string } = {}): Progress {
   if (options.quiet) return new SilentProgress();
-  return (options.tty ?? stream.isTTY) ? new TtyProgress(stream) : new PlainProgress(stream);
+  return (options.tty ?? stream.isTTY) ? new TtyProgress(stream) : new PlainProgress(stream, options.verb ?? 'copied');
 }
 
 class SilentProgress implements Progress {
@@ -129,7 +130,10 @@ abstract class Tracker implements Progress {
 class PlainProgress extends Tracker {
   private lastSummary = Date.now();
 
-  constructor(private readonly out: ProgressStream) {
+  constructor(
+    private readonly out: ProgressStream,
+    private readonly verb: string,
+  ) {
     super();
   }
   protected changed(): void {
@@ -145,7 +149,7 @@ class PlainProgress extends Tracker {
     this.out.write(`${text}\n`);
   }
   protected finishedTable(tenant: string, table: string, copied: number, seconds: number): void {
-    this.println(`${tenant}: ${table} ${fmt(copied)} rows copied in ${seconds.toFixed(2)} s${seconds > 0 ? ` (${fmt(copied / seconds)} rows/s)` : ''}`);
+    this.println(`${tenant}: ${table} ${fmt(copied)} rows ${this.verb} in ${seconds.toFixed(2)} s${seconds > 0 ? ` (${fmt(copied / seconds)} rows/s)` : ''}`);
   }
 }
 

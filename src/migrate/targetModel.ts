@@ -117,7 +117,8 @@ export async function loadTargetModel(orm: Orm): Promise<TargetTable[]> {
   });
 }
 
-function categoryOf(base: string, typtype: string, typcategory: string): ValueCategory {
+/** The category of a column from its base type (`format_type` without modifiers) and its pg_type's typtype and typcategory. */
+export function categoryOf(base: string, typtype: string, typcategory: string): ValueCategory {
   if (typtype === 'e') return 'enum';
   if (base === 'uuid') return 'uuid';
   if (base === 'timestamp with time zone') return 'timestamptz';

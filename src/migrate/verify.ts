@@ -25,7 +25,7 @@ export interface TableVerification {
  * mapping (see TenantSql.canonical), so a changed value, a re-pointed foreign key, a missing, extra or
  * duplicated row each change it.
  */
-const AGGREGATE = `select count(*)::bigint::text as rows,
+export const AGGREGATE = `select count(*)::bigint::text as rows,
        md5(coalesce(sum(('x' || substr(h, 1, 16))::bit(64)::bigint::numeric), 0)::text || ':' ||
            coalesce(sum(('x' || substr(h, 17, 16))::bit(64)::bigint::numeric), 0)::text) as checksum`;
 

@@ -15,7 +15,7 @@ export class Migration20261125000000Init extends Migration {
     this.addSql(`create type "order_status" as enum ('OPEN', 'PAID', 'CANCELLED');`);
     this.addSql(`create type "user_role" as enum ('SUPERADMIN', 'ADMIN', 'MEMBER');`);
 
-    // Shared tables (Citus reference tables).
+    // Shared and tenant-tagged tables (their Citus kinds: docs/scale-out.md).
     this.addSql(`create table "tenant" ("id" uuid not null, "name" varchar(200) not null, "slug" varchar(40) not null, "is_active" boolean not null default true, "status" "tenant_status" not null default 'PENDING', "status_error" text null, "preparation_started_at" timestamptz null, "preparation_completed_at" timestamptz null, "created_at" timestamptz not null, primary key ("id"));`);
     this.addSql(`alter table "tenant" add constraint "tenant_slug_unique" unique ("slug");`);
     this.addSql(`create index "tenant_created_at_id_index" on "tenant" ("created_at", "id");`);

@@ -2,11 +2,12 @@ import { Migration } from '@mikro-orm/migrations';
 import { APP_ROLE, HOST_LOOKUP_FUNCTION, HOST_LOOKUP_ROLE, PLATFORM_ROLE, TENANT_SETTING } from '../db/roles.js';
 
 /**
- * Tables whose rows carry a tenant but which are not tenant-owned in the Citus sense (their primary key
- * is `id` alone, and for some the tenant may be null: superadmins, their refresh tokens, platform audit
- * events). Their rows are scoped like tenant-owned rows: forced RLS keyed on the same transaction-local
- * setting, and (for the entities among them) the same ORM filter and write guard. A row whose tenant is
- * null matches no tenant: only the platform role (`asPlatform`, audited) reaches it.
+ * Tables whose rows carry a tenant but which were not built as tenant-owned ones (for most the primary
+ * key is `id` alone, and for some the tenant may be null: superadmins, their refresh tokens, platform
+ * audit events; their Citus kinds: docs/scale-out.md). Their rows are scoped like tenant-owned rows:
+ * forced RLS keyed on the same transaction-local setting, and (for the entities among them) the same ORM
+ * filter and write guard. A row whose tenant is null matches no tenant: only the platform role
+ * (`asPlatform`, audited) reaches it.
  */
 export const TENANT_TAGGED_TABLES = ['domain', 'user', 'refresh_token', 'audit_event', 'migration_checkpoint'] as const;
 

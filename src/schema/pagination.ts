@@ -41,18 +41,33 @@ export function decodeCursor<const S extends readonly CursorPart[]>(cursor: stri
 
 export interface Page<T> {
   readonly edges: { cursor: string; node: T }[];
-  readonly pageInfo: { hasNextPage: boolean; endCursor: string | null };
+  readonly pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; startCursor: string | null; endCursor: string | null };
   /** Counted only when the client selects it. */
   readonly totalCount: () => Promise<number>;
 }
 
-/** `rows` holds up to `first + 1` rows: the extra one only says whether there is a next page. */
-export function toPage<T>(rows: T[], first: number, keyOf: (row: T) => (string | number)[], totalCount: () => Promise<number>): Page<T> {
-  const nodes = rows.slice(0, first);
+/** What a client asked for: `first` rows after the cursor `after` (none: from the start). */
+export interface PageRequest {
+  readonly first: number;
+  readonly after?: string | null;
+}
+
+/**
+ * `rows` holds up to `first + 1` rows: the extra one only says whether there is a next page. Paging is
+ * forward only (docs/api.md, Pagination): `hasPreviousPage` says whether this page starts after a
+ * cursor, i.e. after a row the client was given, which costs no query.
+ */
+export function toPage<T>(rows: T[], request: PageRequest, keyOf: (row: T) => (string | number)[], totalCount: () => Promise<number>): Page<T> {
+  const nodes = rows.slice(0, request.first);
   const edges = nodes.map((node) => ({ cursor: encodeCursor(keyOf(node)), node }));
   return {
     edges,
-    pageInfo: { hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null },
+    pageInfo: {
+      hasNextPage: rows.length > request.first,
+      hasPreviousPage: request.after !== undefined && request.after !== null,
+      startCursor: edges[0]?.cursor ?? null,
+      endCursor: edges.at(-1)?.cursor ?? null,
+    },
     totalCount,
   };
 }

@@ -1,4 +1,4 @@
-import { Field, ID, InputType, Int, ObjectType, registerEnumType, Directive, type ClassType } from 'type-graphql';
+import { Field, Float, ID, InputType, Int, ObjectType, registerEnumType, Directive, type ClassType } from 'type-graphql';
 import { OrderStatus } from '../entities/Order.js';
 import { TenantStatus } from '../entities/Tenant.js';
 import { Role } from '../entities/User.js';
@@ -9,10 +9,12 @@ registerEnumType(Role, { name: 'Role' });
 registerEnumType(TenantStatus, { name: 'TenantStatus' });
 registerEnumType(OrderStatus, { name: 'OrderStatus' });
 
-@ObjectType('PageInfo')
+@ObjectType('PageInfo', { description: 'Forward paging: pass endCursor as `after` for the next page.' })
 export class PageInfoType {
   @Field() hasNextPage!: boolean;
-  @Field(() => String, { nullable: true }) endCursor!: string | null;
+  @Field({ description: 'Whether this page starts after a cursor (`after` was given): rows come before it.' }) hasPreviousPage!: boolean;
+  @Field(() => String, { nullable: true, description: "The first edge's cursor; null on an empty page." }) startCursor!: string | null;
+  @Field(() => String, { nullable: true, description: "The last edge's cursor; null on an empty page." }) endCursor!: string | null;
 }
 
 /** `XConnection { edges: [XEdge!]!, pageInfo: PageInfo!, totalCount: Int! }` for a node type. */
@@ -51,6 +53,20 @@ export class DomainType {
   verificationRecord?: DomainVerificationRecordType | null;
 }
 
+@ObjectType('TableRows')
+export class TableRowsType {
+  @Field() table!: string;
+  @Field(() => Float, { description: 'Rows (a Float: counts can pass 2^31).' }) rows!: number;
+}
+
+@ObjectType('TenantDeletion', { description: 'The tombstone of a tenant being or having been erased.' })
+export class TenantDeletionType {
+  @Field({ description: 'The slug when the deletion was asked for.' }) slug!: string;
+  @Field() requestedAt!: Date;
+  @Field(() => Date, { nullable: true, description: 'When it became DELETED.' }) finishedAt?: Date | null;
+  @Field(() => [TableRowsType], { description: 'Rows deleted so far, per table.' }) rows!: TableRowsType[];
+}
+
 @ObjectType('Tenant')
 export class TenantType {
   @Field(() => ID) id!: string;
@@ -63,6 +79,8 @@ export class TenantType {
   @Field(() => Date, { nullable: true }) preparationCompletedAt?: Date | null;
   @Field(() => [DomainType]) domains!: DomainType[];
   @Field() createdAt!: Date;
+  @Field(() => TenantDeletionType, { nullable: true, description: 'Set once the tenant is DELETING: what was deleted, and when.' })
+  deletion?: TenantDeletionType | null;
 }
 export const TenantConnection = Connection(TenantType, 'Tenant');
 
@@ -209,4 +227,35 @@ export class OrderLineInput {
 export class OrderInput {
   @Field(() => ID) customerId!: string;
   @Field(() => [OrderLineInput]) lines!: OrderLineInput[];
+}
+
+export enum TenantExportStatus {
+  QUEUED = 'QUEUED',
+  RUNNING = 'RUNNING',
+  READY = 'READY',
+  FAILED = 'FAILED',
+  EXPIRED = 'EXPIRED',
+}
+registerEnumType(TenantExportStatus, { name: 'TenantExportStatus' });
+
+@Directive('@superadmin')
+@ObjectType('TenantExport', { description: "An export of a tenant's data, run as a job; its archive is kept until expiresAt." })
+export class TenantExportType {
+  @Field(() => ID) id!: string;
+  @Field(() => ID) tenantId!: string;
+  @Field(() => TenantExportStatus) status!: TenantExportStatus;
+  @Field(() => Float, { description: 'Rows written so far.' }) rows!: number;
+  @Field(() => Float, { nullable: true, description: 'Rows in all, once the export has counted them.' }) totalRows?: number | null;
+  @Field(() => Float, { nullable: true, description: "The archive's size in bytes, once READY." }) bytes?: number | null;
+  @Field(() => String, { nullable: true, description: "The archive's SHA-256 (hex), once READY." }) sha256?: string | null;
+  @Field(() => String, { nullable: true }) error?: string | null;
+  @Field() createdAt!: Date;
+  @Field(() => Date, { nullable: true }) startedAt?: Date | null;
+  @Field(() => Date, { nullable: true }) finishedAt?: Date | null;
+  @Field({ description: 'The archive is deleted then (EXPIRED).' }) expiresAt!: Date;
+  @Field(() => String, {
+    nullable: true,
+    description: 'READY only: a path on this API (GET, no token needed) that serves the archive for EXPORT_URL_TTL_SECONDS (10 minutes by default); read the field again for a fresh one.',
+  })
+  downloadUrl?: string | null;
 }

@@ -1,3 +1,4 @@
+import type { ApolloServerPlugin } from '@apollo/server';
 import cors from 'cors';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
@@ -11,16 +12,45 @@ import type { Services } from '../context/requestContext.js';
 import { pendingMigrationNames } from '../db/database.js';
 import type { Orm } from '../db/orm.js';
 import { DnsChallenge } from '../domains/dnsChallenge.js';
-import type { Provisioner } from '../jobs/provisioner.js';
+import type { Provisioner, ProvisioningStats } from '../jobs/provisioner.js';
+import type { LifecycleJobs } from '../lifecycle/queue.js';
 import { TenantEvents } from '../jobs/tenantEvents.js';
 import { buildTenantrySchema } from '../schema/build.js';
+import { DOWNLOAD_PATH, downloadHandler } from '../lifecycle/downloads.js';
 import { proxyTrust } from './clientAddress.js';
 import { graphqlHttpHandler } from './graphqlHttp.js';
 import { attachGraphqlWs } from './graphqlWs.js';
 import { HttpDrain } from './httpDrain.js';
+import { developmentIde } from './ide.js';
 import { Metrics } from './metrics.js';
-import { createOperationPipeline } from './pipeline.js';
+import { createOperationPipeline, IDEMPOTENCY_HEADER, type OperationInput, REPLAYED_HEADER } from './pipeline.js';
 import { RateLimits } from './rateLimit.js';
+import { assignRequestId, REQUEST_ID_HEADER } from './requestId.js';
+
+/**
+ * Headers a browser may send cross-origin (the preflight's Access-Control-Allow-Headers): ours (a
+ * mutation's Idempotency-Key among them), those Apollo's clients add (Apollo Client's `clientAwareness`
+ * and `enhancedClientAwareness` headers, Apollo iOS and Kotlin's operation name), the request id and W3C
+ * trace context. One missing, and the browser refuses the whole request ("Failed to fetch").
+ */
+const CORS_REQUEST_HEADERS = [
+  'content-type',
+  'authorization',
+  'x-tenant-id',
+  IDEMPOTENCY_HEADER,
+  'apollo-require-preflight',
+  'apollographql-client-name',
+  'apollographql-client-version',
+  'apollographql-library-name',
+  'apollographql-library-version',
+  'x-apollo-operation-name',
+  REQUEST_ID_HEADER,
+  'traceparent',
+  'tracestate',
+];
+
+/** Response headers a browser lets a cross-origin page read: the request id, Retry-After, the replay mark. */
+const CORS_EXPOSED_HEADERS = [REQUEST_ID_HEADER, 'retry-after', REPLAYED_HEADER];
 
 /** How long a graceful close lets requests in flight run before it cuts their connections. */
 export const SHUTDOWN_GRACE_MS = 10_000;
@@ -32,8 +62,12 @@ export interface AppOptions {
   readonly appUrl: string;
   readonly jwtSecret: string;
   readonly log: Logger;
-  readonly provisioner: Provisioner;
+  /** Enqueues preparations; /metrics reads its queue's depth and its jobs' outcomes. */
+  readonly provisioner: Provisioner & ProvisioningStats;
+  readonly lifecycle: LifecycleJobs;
   readonly passwords: PasswordHasher;
+  /** More Apollo plugins for the operation pipeline (see `createOperationPipeline`). */
+  readonly plugins?: readonly ApolloServerPlugin<OperationInput>[];
 }
 
 export interface App {
@@ -54,11 +88,12 @@ export async function createApp(options: AppOptions): Promise<App> {
   const { config, orm, log } = options;
   const events = new TenantEvents(options.appUrl, log);
   await events.start();
-  const services: Services = { orm, config, jwtSecret: options.jwtSecret, log, provisioner: options.provisioner, events, passwords: options.passwords, dns: new DnsChallenge(config.dns) };
+  const tokens = { secret: options.jwtSecret, lifetimes: config.tokenLifetimes };
+  const services: Services = { orm, config, tokens, log, provisioner: options.provisioner, lifecycle: options.lifecycle, events, passwords: options.passwords, dns: new DnsChallenge(config.dns) };
   const metrics = new Metrics();
   const schema = await buildTenantrySchema();
   const rateLimits = RateLimits.create(config, options.appUrl, log);
-  const pipeline = await createOperationPipeline(schema, services, metrics, rateLimits);
+  const pipeline = await createOperationPipeline(schema, services, metrics, rateLimits, options.plugins);
   const trust = proxyTrust(config.trustProxy);
   const server = http.createServer();
   const drain = new HttpDrain(server);
@@ -69,7 +104,8 @@ export async function createApp(options: AppOptions): Promise<App> {
   app.disable('x-powered-by');
   app.set('trust proxy', trust);
   app.use(helmet());
-  app.use(cors({ origin: config.corsOrigins, allowedHeaders: ['content-type', 'authorization', 'x-tenant-id', 'apollo-require-preflight'], maxAge: 600 }));
+  app.use(assignRequestId);
+  app.use(cors({ origin: config.corsOrigins, allowedHeaders: CORS_REQUEST_HEADERS, exposedHeaders: CORS_EXPOSED_HEADERS, maxAge: 600 }));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -89,7 +125,13 @@ export async function createApp(options: AppOptions): Promise<App> {
     log.warn('/metrics is public on the API port: set METRICS_PORT or METRICS_TOKEN');
   }
 
+  // Tenant export archives, by signed link (src/lifecycle/downloads.ts).
+  const download = downloadHandler(services);
+  app.get(`${DOWNLOAD_PATH}/:exportId`, (req, res) => void drain.track(download(req, res)));
+
   app.use('/graphql', express.json({ limit: '1mb' }));
+  const ide = config.production ? undefined : await developmentIde(log);
+  if (ide) app.use(ide);
   app.post('/graphql', graphql);
   app.get('/graphql', graphql);
   // A body that is not JSON: the contract's BAD_REQUEST, not an HTML error page.
@@ -107,6 +149,7 @@ export async function createApp(options: AppOptions): Promise<App> {
   const ws = attachGraphqlWs(server, schema, pipeline, services, { trust, maxSocketsPerUser: config.wsMaxSocketsPerUser, maxSocketsPerIp: config.wsMaxSocketsPerIp }, (operation) =>
     drain.track(operation),
   );
+  metrics.watch({ pool: await orm.em.getConnection().getNativeClient(), gate: pipeline.gate, webSockets: ws.stats, provisioning: options.provisioner }, log);
 
   return {
     server,

@@ -11,8 +11,7 @@ const REQUEST_ERROR_CODES: Record<string, string> = {
   BAD_USER_INPUT: 'BAD_USER_INPUT',
   BAD_REQUEST: 'BAD_REQUEST',
   OPERATION_RESOLUTION_FAILURE: 'BAD_REQUEST',
-  PERSISTED_QUERY_NOT_FOUND: 'BAD_REQUEST',
-  PERSISTED_QUERY_NOT_SUPPORTED: 'BAD_REQUEST',
+  PERSISTED_QUERY_NOT_FOUND: 'PERSISTED_QUERY_NOT_FOUND',
 };
 
 /** What a client is told when the database is down or too slow: retry, after this many seconds. */
@@ -22,6 +21,17 @@ const DATABASE_FAILURES: Record<DatabaseFailure, { message: string; retryAfter: 
 };
 
 /**
+ * Apollo refuses some requests with a GraphQLError that has a 4xx HTTP status but no code: a persisted
+ * query whose hash does not match its query, an unknown persisted-query version. The request is at
+ * fault, not the server.
+ */
+function refusedByApollo(error: unknown): boolean {
+  if (!(error instanceof GraphQLError) || error.extensions.code !== undefined) return false;
+  const status = (error.extensions.http as { status?: unknown } | undefined)?.status;
+  return typeof status === 'number' && status >= 400 && status < 500;
+}
+
+/**
  * What a client sees of an error, on every transport: our own errors and the framework's request
  * errors as they are (minus stack traces); the database being unreachable or too slow as
  * SERVICE_UNAVAILABLE with `retryAfter`; anything else (SQL, ORM, bugs) becomes a bare
@@ -29,7 +39,7 @@ const DATABASE_FAILURES: Record<DatabaseFailure, { message: string; retryAfter: 
  */
 export function formatError(formatted: GraphQLFormattedError, error: unknown, log: Logger, production: boolean): GraphQLFormattedError {
   const original = unwrapResolverError(error);
-  const frameworkCode = REQUEST_ERROR_CODES[formatted.extensions?.code as string];
+  const frameworkCode = REQUEST_ERROR_CODES[formatted.extensions?.code as string] ?? (refusedByApollo(original) ? 'BAD_REQUEST' : undefined);
   const isOurs = original instanceof AppError;
   const isRequestError = frameworkCode !== undefined && original instanceof GraphQLError;
   // Errors thrown outside resolvers arrive wrapped in a GraphQLError of ours (see `failureResponse`).

@@ -3,6 +3,7 @@ import type { Request, Response } from 'express';
 import { identify, type Services } from '../context/requestContext.js';
 import { failureResponse } from './errors.js';
 import type { OperationPipeline } from './pipeline.js';
+import { requestIdOf } from './requestId.js';
 
 /**
  * GraphQL over HTTP (POST and GET /graphql): identify the caller (token, tenant), then hand the request
@@ -12,6 +13,7 @@ export function graphqlHttpHandler(pipeline: OperationPipeline, services: Servic
   return async (req: Request, res: Response) => {
     try {
       const identity = await identify(services, {
+        requestId: requestIdOf(res),
         authorization: req.headers.authorization,
         hints: { header: headerValue(req.headers['x-tenant-id']), host: req.headers.host },
         // Express decides it by the app's `trust proxy` (TRUST_PROXY): the socket's address unless a trusted proxy forwarded it.

@@ -1,7 +1,9 @@
 import { type DocumentNode, type ExecutionArgs, type FormattedExecutionResult, type GraphQLSchema, parse } from 'graphql';
+import type { Context } from 'graphql-ws';
 import type { IncomingMessage, Server } from 'node:http';
 import { useServer, type Extra } from 'graphql-ws/use/ws';
-import { WebSocketServer } from 'ws';
+import { type WebSocket, WebSocketServer } from 'ws';
+import { isGone } from '../entities/Tenant.js';
 import { bearerToken, verifyAccessToken } from '../auth/accessToken.js';
 import { identify, type Services } from '../context/requestContext.js';
 import { AppError } from '../errors.js';
@@ -19,6 +21,8 @@ export const CLOSE = {
   FORBIDDEN: 4403,
   /** The user already holds as many sockets as allowed (reason TOO_MANY_CONNECTIONS): retried with backoff. */
   TRY_AGAIN_LATER: 1013,
+  /** The token's tenant is being erased (reason TENANT_DELETED): fatal for graphql-ws clients, as it should be. */
+  UNAUTHORIZED: 4401,
 } as const;
 
 /** The largest message a client may send, as express's body limit for HTTP (ws's own default is 100 MiB). */
@@ -44,6 +48,16 @@ interface ConnectionState extends Record<PropertyKey, unknown> {
   userId?: string;
   /** Ids of this socket's live subscriptions. */
   subscriptions?: Set<string>;
+  /** The tenant of the connection's token: its sockets close when it is erased. */
+  tenantId?: string;
+}
+
+/** What /metrics reports of this server's WebSockets. */
+export interface WsStats {
+  /** Sockets open, whether or not their client has sent `connection_init` yet. */
+  readonly sockets: number;
+  /** Live subscriptions over all of them. */
+  readonly subscriptions: number;
 }
 
 /**
@@ -71,7 +85,14 @@ export function attachGraphqlWs(
   /** Registers an operation that a graceful close lets finish (the server's own ORM and Apollo stop after). */
   track: <T>(operation: Promise<T>) => Promise<T>,
 ) {
+  /** Accepted connections, while their socket is open. */
+  const connections = new Set<Context<Record<string, unknown>, Extra & ConnectionState>>();
   const socketsPerIp = new SocketCounts(limits.maxSocketsPerIp);
+  const tenantSockets = new TenantSockets();
+  // A tenant going DELETING takes its users' sockets with it (every process hears the status event).
+  const stopListening = services.events.subscribe((event) => {
+    if (event.type === 'status' && isGone(event.status)) tenantSockets.close(event.tenantId, CLOSE.UNAUTHORIZED, 'TENANT_DELETED');
+  });
   const socketsPerUser = new SocketCounts(limits.maxSocketsPerUser);
   const addressOf = (req: IncomingMessage) => clientAddress(req, limits.trust);
   const wss = new WebSocketServer({
@@ -95,13 +116,18 @@ export function attachGraphqlWs(
       onConnect: (ctx) => {
         ctx.extra.address = addressOf(ctx.extra.request);
         ctx.extra.subscriptions = new Set();
+        const accept = () => {
+          connections.add(ctx);
+          ctx.extra.socket.once('close', () => connections.delete(ctx));
+          return true;
+        };
         const authorization = ctx.connectionParams?.authorization;
-        if (authorization === undefined || authorization === null || authorization === '') return true;
+        if (authorization === undefined || authorization === null || authorization === '') return accept();
         const token = bearerToken(authorization);
         if (!token) return false;
         let principal;
         try {
-          principal = verifyAccessToken(services.jwtSecret, token);
+          principal = verifyAccessToken(services.tokens.secret, token);
         } catch {
           return false;
         }
@@ -111,12 +137,14 @@ export function attachGraphqlWs(
           return false;
         }
         socketsPerUser.add((ctx.extra.userId = principal.userId));
+        if (principal.tenantId) tenantSockets.add((ctx.extra.tenantId = principal.tenantId), ctx.extra.socket);
         ctx.extra.expiryTimer = setTimeout(() => ctx.extra.socket.close(CLOSE.FORBIDDEN, 'TOKEN_EXPIRED'), Math.max(0, principal.exp * 1000 - Date.now()));
-        return true;
+        return accept();
       },
       onClose: (ctx) => {
         clearTimeout(ctx.extra.expiryTimer);
         if (ctx.extra.userId) socketsPerUser.remove(ctx.extra.userId);
+        if (ctx.extra.tenantId) tenantSockets.remove(ctx.extra.tenantId, ctx.extra.socket);
       },
       onSubscribe: async (ctx, id, payload): Promise<ExecutionArgs> => {
         const params = ctx.connectionParams ?? {};
@@ -152,7 +180,14 @@ export function attachGraphqlWs(
 
   return {
     wss,
+    /** Counted when asked (a scrape): a subscription is live while graphql-ws still lists its id (see `holdSubscription`). */
+    stats(): WsStats {
+      let subscriptions = 0;
+      for (const ctx of connections) for (const id of ctx.extra.subscriptions!) if (id in ctx.subscriptions) subscriptions++;
+      return { sockets: wss.clients.size, subscriptions };
+    },
     async close() {
+      stopListening();
       for (const client of wss.clients) client.close(1001, 'Server shutting down');
       await disposable.dispose();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
@@ -202,5 +237,26 @@ class SocketCounts {
     const left = (this.counts.get(key) ?? 1) - 1;
     if (left > 0) this.counts.set(key, left);
     else this.counts.delete(key);
+  }
+}
+
+/** The open sockets of each tenant's users in this process. */
+class TenantSockets {
+  private readonly byTenant = new Map<string, Set<WebSocket>>();
+
+  add(tenantId: string, socket: WebSocket): void {
+    let set = this.byTenant.get(tenantId);
+    if (!set) this.byTenant.set(tenantId, (set = new Set()));
+    set.add(socket);
+  }
+
+  remove(tenantId: string, socket: WebSocket): void {
+    const set = this.byTenant.get(tenantId);
+    set?.delete(socket);
+    if (set?.size === 0) this.byTenant.delete(tenantId);
+  }
+
+  close(tenantId: string, code: number, reason: string): void {
+    for (const socket of this.byTenant.get(tenantId) ?? []) socket.close(code, reason);
   }
 }

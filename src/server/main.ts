@@ -1,9 +1,4 @@
-import 'reflect-metadata';
-import { loadConfig } from '../config.js';
-import { createLogger } from './logger.js';
-import { exitOnStartFailure, onShutdownSignals } from './runtime.js';
-import { startServer } from './start.js';
+import { launchServer } from './launch.js';
 
-/** `npm start`: the API on PORT (see start.ts), until SIGINT or SIGTERM. */
-const config = loadConfig();
-startServer(config).then((server) => onShutdownSignals(createLogger(config.logLevel), server.stop), exitOnStartFailure);
+/** `npm start`: the API on PORT (see start.ts and launch.ts), until SIGINT or SIGTERM. */
+await launchServer();

@@ -1,13 +1,30 @@
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ConnectionGate } from '../context/connectionGate.js';
+import { JOB_OUTCOMES, type ProvisioningStats } from '../jobs/provisioner.js';
+import type { WsStats } from './graphqlWs.js';
 
 /** Distinct operation names kept as labels; later ones are counted under `other`. */
 export const MAX_OPERATION_LABELS = 100;
 
+/** A scrape waits at most this long for the job queue's counts; past it they are left out of that scrape. */
+export const QUEUE_READ_TIMEOUT_MS = 1_000;
+
+/** The parts of a running server whose state a scrape reads. */
+export interface RuntimeSources {
+  /** The API's app-role pool (pg-pool): requests' units of work, identifying callers, the in-process worker. */
+  readonly pool: Pick<pg.Pool, 'totalCount' | 'idleCount' | 'waitingCount'>;
+  readonly gate: Pick<ConnectionGate, 'running' | 'waiting'>;
+  readonly webSockets: () => WsStats;
+  readonly provisioning: ProvisioningStats;
+}
+
 /**
  * Prometheus metrics. Labels are bounded: operation name (client-chosen, so only the first
  * MAX_OPERATION_LABELS distinct names of the process get a series of their own, truncated; the rest
- * share `other`), operation type, outcome (`ok` or an error code from the contract) and transport.
- * Never a tenant or user id.
+ * share `other`), operation type, outcome (`ok` or an error code from the contract) and transport;
+ * the operations gauges (`watch`) take labels from fixed sets only. Never a tenant or user id.
  */
 export class Metrics {
   readonly registry = new Registry();
@@ -30,6 +47,89 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry, prefix: 'tenantry_' });
   }
 
+  /**
+   * Gauges of the server's moving parts, read at each scrape (nothing is counted in between): the
+   * database pool, the connection gate, WebSockets, the provisioning queue and its jobs' outcomes.
+   */
+  watch(sources: RuntimeSources, log: Logger): void {
+    const registers = [this.registry];
+    new Gauge({
+      name: 'tenantry_db_pool_connections',
+      help: 'Connections of the API database pool, by state (in_use: checked out by a unit of work or a lookup)',
+      labelNames: ['state'] as const,
+      registers,
+      collect() {
+        const { totalCount, idleCount } = sources.pool;
+        this.set({ state: 'in_use' }, totalCount - idleCount);
+        this.set({ state: 'idle' }, idleCount);
+      },
+    });
+    new Gauge({
+      name: 'tenantry_db_pool_waiting_requests',
+      help: 'Requests waiting for a connection of the API database pool',
+      registers,
+      collect() {
+        this.set(sources.pool.waitingCount);
+      },
+    });
+    new Gauge({
+      name: 'tenantry_connection_gate_operations',
+      help: 'Units of work admitted by the connection gate (running) and waiting for their tenant’s turn or a free slot (waiting)',
+      labelNames: ['state'] as const,
+      registers,
+      collect() {
+        this.set({ state: 'running' }, sources.gate.running);
+        this.set({ state: 'waiting' }, sources.gate.waiting);
+      },
+    });
+    new Gauge({
+      name: 'tenantry_ws_sockets',
+      help: 'Open WebSockets',
+      registers,
+      collect() {
+        this.set(sources.webSockets().sockets);
+      },
+    });
+    new Gauge({
+      name: 'tenantry_ws_subscriptions',
+      help: 'Live GraphQL subscriptions over all WebSockets',
+      registers,
+      collect() {
+        this.set(sources.webSockets().subscriptions);
+      },
+    });
+    new Gauge({
+      name: 'tenantry_provisioning_queue_jobs',
+      help: 'Jobs of the provisioning queues by state, as the queue monitor last counted them (shared by every process on the database)',
+      labelNames: ['queue', 'state'] as const,
+      registers,
+      async collect() {
+        this.reset();
+        try {
+          for (const { queue, ready, deferred, active } of await within(QUEUE_READ_TIMEOUT_MS, sources.provisioning.depth())) {
+            this.set({ queue, state: 'ready' }, ready);
+            this.set({ queue, state: 'deferred' }, deferred);
+            this.set({ queue, state: 'active' }, active);
+          }
+        } catch (err) {
+          // A scrape answers without them rather than failing or hanging on a database that is down.
+          log.warn({ err }, 'provisioning queue depth unavailable for /metrics');
+        }
+      },
+    });
+    new Counter({
+      name: 'tenantry_provisioning_jobs_total',
+      help: 'Provisioning jobs by outcome, as this process saw them: completed (an attempt succeeded), retried (an attempt failed, a retry follows), failed (dead-lettered after its last attempt: the tenant is FAILED)',
+      labelNames: ['outcome'] as const,
+      registers,
+      collect() {
+        // Mirrors the queue's own counts, which only grow.
+        this.reset();
+        for (const outcome of JOB_OUTCOMES) this.inc({ outcome }, sources.provisioning.outcomes[outcome]);
+      },
+    });
+  }
+
   observe(labels: { operation?: string | null; type?: string; outcome: string; transport: 'http' | 'ws' }, seconds: number): void {
     const l = {
       operation: this.operationLabel(labels.operation),
@@ -48,4 +148,11 @@ export class Metrics {
     this.operationLabels.add(label);
     return label;
   }
+}
+
+/** `promise`, or a rejection after `ms`. */
+function within<T>(ms: number, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -1,5 +1,6 @@
 import { ApolloServer, type ApolloServerPlugin, type GraphQLResponse, HeaderMap, type HTTPGraphQLRequest, type HTTPGraphQLResponse } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import type { Span } from '@opentelemetry/api';
 import {
   execute,
   type ExecutionArgs,
@@ -13,11 +14,14 @@ import {
 } from 'graphql';
 import { ConnectionGate } from '../context/connectionGate.js';
 import { currentIdentity, plainContext, type RequestContext, type RequestIdentity, requestLogger, runUnitOfWork, type Services } from '../context/requestContext.js';
-import { AppError, badInput, statusForCode } from '../errors.js';
+import { AppError, badInput, hasAnyData, statusForCode } from '../errors.js';
+import { type IdempotentRequest, idempotentRequest, parseIdempotencyKey } from '../idempotency/keys.js';
+import { runOnce } from '../idempotency/store.js';
 import { admitCaller, auditSuperadminAccess } from '../schema/guards.js';
 import { analyzeOperation, enforceLimits, type OperationShape, SESSION_FIELDS } from '../schema/limits.js';
 import { formatError } from './errors.js';
 import type { Metrics } from './metrics.js';
+import { describeOperation, inOperationSpan, recordFailure, SPAN_ATTRIBUTES } from './operationSpan.js';
 import type { RateLimits } from './rateLimit.js';
 
 /**
@@ -30,10 +34,21 @@ export const MAX_TOKENS = 2_000;
 
 export type Transport = 'http' | 'ws';
 
+/** Where a mutation's idempotency key comes: a header over HTTP, an extension of the operation over WebSocket. */
+export const IDEMPOTENCY_HEADER = 'idempotency-key';
+export const IDEMPOTENCY_EXTENSION = 'idempotencyKey';
+/** Marks a replayed answer: a response header over HTTP, `extensions.idempotentReplayed` over WebSocket. */
+export const REPLAYED_HEADER = 'idempotent-replayed';
+export const REPLAYED_EXTENSION = 'idempotentReplayed';
+
 /** What a transport hands the pipeline for one operation (Apollo copies it shallowly per operation). */
 export interface OperationInput {
   readonly identity: RequestIdentity;
   readonly transport: Transport;
+  /** The operation's span, when tracing is on. */
+  readonly span?: Span;
+  /** The idempotency key as the client sent it (validated for mutations only). */
+  readonly idempotencyKey?: unknown;
   /** Set by the pipeline for a subscription: its event stream, which the WebSocket transport delivers. */
   readonly outcome: { stream?: AsyncGenerator<FormattedExecutionResult> };
 }
@@ -51,6 +66,8 @@ export interface OperationPipeline {
   http(request: HTTPGraphQLRequest, identity: RequestIdentity): Promise<HTTPGraphQLResponse>;
   /** One WebSocket operation: its single result, or a subscription's stream of results. */
   run(request: OperationRequest, identity: RequestIdentity, transport: Transport): Promise<FormattedExecutionResult | AsyncGenerator<FormattedExecutionResult>>;
+  /** The gate in front of units of work (its load is a metric). */
+  readonly gate: ConnectionGate;
   stop(): Promise<void>;
 }
 
@@ -64,17 +81,28 @@ export interface OperationPipeline {
  *
  * 1. admit (`didResolveOperation`): subscriptions only over WebSocket; variables coerced (bad ones,
  *    and text holding NUL, are BAD_USER_INPUT); depth, complexity and root-field limits; the caller's
- *    token and tenant (`admitCaller`). Nothing here touches the database.
+ *    token and tenant (`admitCaller`); a mutation's idempotency key and its scope. Nothing here
+ *    touches the database.
  * 2. run (`responseForOperation`): session fields outside any transaction (they open their own and
  *    hash passwords holding no connection); everything else as one unit of work in the tenant
  *    (`runUnitOfWork`: the caller's current role and active flag first, a superadmin's access audited
- *    inside it), once the tenant has a slot in the connection gate (its share of the pool);
- *    subscriptions on a plain context, the caller checked the same way first.
+ *    inside it), once the tenant has a slot in the connection gate (its share of the pool); a keyed
+ *    mutation at most once per key, its answer stored in the same transaction (`runOnce`), looked up
+ *    only after that check (a deactivated caller gets no replay); subscriptions on a plain context,
+ *    the caller checked the same way first.
  * 3. observe (`willSendResponse`): the contract's HTTP status (and Retry-After), metrics, one log line.
  *
+ * With tracing on, each operation runs inside its span (`inOperationSpan`), the unit of work included.
  * Errors are masked by `formatError` on every path: Apollo applies it to its own, `run` to execution's.
+ * `plugins` are more Apollo plugins (an entry point's hooks; tests inject failures with them).
  */
-export async function createOperationPipeline(schema: GraphQLSchema, services: Services, metrics: Metrics, rateLimits?: RateLimits): Promise<OperationPipeline> {
+export async function createOperationPipeline(
+  schema: GraphQLSchema,
+  services: Services,
+  metrics: Metrics,
+  rateLimits?: RateLimits,
+  plugins: readonly ApolloServerPlugin<OperationInput>[] = [],
+): Promise<OperationPipeline> {
   const { production } = services.config;
   const gate = connectionGate(services);
   const format = (result: ExecutionResult): FormattedExecutionResult => ({
@@ -82,12 +110,17 @@ export async function createOperationPipeline(schema: GraphQLSchema, services: S
     errors: result.errors?.map((e) => formatError(e.toJSON(), e, services.log, production)),
   });
 
+  /** Runs `fn` in the operation's span when tracing is on; when it is off, not even the API is called. */
+  const traced = <T>(identity: RequestIdentity, headers: HeaderMap | undefined, fn: (span?: Span) => Promise<T>): Promise<T> =>
+    services.config.tracing ? inOperationSpan(identity, headers, fn) : fn();
+
   /** The caller's rate, counted before Apollo parses anything: a refusal, observed like any operation, or null. */
-  const admitRate = async (identity: RequestIdentity, transport: Transport): Promise<AppError | null> => {
+  const admitRate = async (identity: RequestIdentity, transport: Transport, span: Span | undefined): Promise<AppError | null> => {
     const refusal = (await rateLimits?.admit(identity)) ?? null;
     if (refusal) {
       const labels = { operation: undefined, type: undefined, outcome: refusal.code, transport };
       metrics.observe(labels, 0);
+      if (span) recordFailure(span, refusal.code);
       requestLogger(services, identity).info({ ...labels, status: statusForCode(refusal.code) }, 'graphql operation');
     }
     return refusal;
@@ -97,15 +130,24 @@ export async function createOperationPipeline(schema: GraphQLSchema, services: S
     async requestDidStart({ contextValue: input }) {
       const started = process.hrtime.bigint();
       let shape: OperationShape | undefined;
+      let sessionOnly = false;
+      let keyed: IdempotentRequest | undefined;
+      let replayed = false;
       return {
-        async didResolveOperation({ operation, document, request }) {
+        async didResolveOperation({ operation, document, request, source }) {
           if (!operation) throw new AppError('BAD_REQUEST', request.operationName ? `No operation named "${request.operationName}"` : 'The document holds several operations: name one (operationName)');
+          if (input.span) describeOperation(input.span, operation);
           if (operation.operation === 'subscription' && input.transport !== 'ws') {
             throw new AppError('BAD_REQUEST', 'Subscriptions run over WebSocket (protocol graphql-transport-ws) only');
           }
           shape = analyzeOperation(schema, document, operation, coerceVariables(schema, operation, request.variables));
           enforceLimits(shape, operation);
           admitCaller(input.identity, shape.rootFields.values());
+          sessionOnly = [...shape.rootFields.values()].every((f) => f === '__typename' || SESSION_FIELDS.has(f));
+          if (operation.operation === 'mutation' && input.idempotencyKey !== undefined) {
+            const key = parseIdempotencyKey(input.idempotencyKey);
+            keyed = idempotentRequest(input.identity, key, { source, operationName: request.operationName, variables: request.variables }, sessionOnly);
+          }
         },
 
         async responseForOperation({ operation, document, request }) {
@@ -121,18 +163,21 @@ export async function createOperationPipeline(schema: GraphQLSchema, services: S
               input.outcome.stream = mapStream(result, format);
               return single({});
             }
-            const sessionOnly = fields.every((f) => f === '__typename' || SESSION_FIELDS.has(f));
-            const run = (ctx: RequestContext) => execute({ ...args, contextValue: ctx }) as Promise<ExecutionResult>;
+            const run = async (ctx: RequestContext) => format((await execute({ ...args, contextValue: ctx })) as ExecutionResult);
             // Session fields act on the session they start or present, never as the caller's token.
-            const result = sessionOnly
-              ? await run(plainContext(services, { ...input.identity, principal: null, authError: null }))
-              : await gate.run(gateKey(input.identity), () =>
-                  runUnitOfWork(services, input.identity, async (ctx) => {
-                    await auditSuperadminAccess(ctx, name);
-                    return run(ctx);
-                  }),
-                );
-            return single(format(result));
+            if (sessionOnly) return single(await run(plainContext(services, { ...input.identity, principal: null, authError: null })));
+            const answer = await gate.run(gateKey(input.identity), () =>
+              runUnitOfWork(services, input.identity, async (ctx) => {
+                await auditSuperadminAccess(ctx, name);
+                return keyed ? runOnce(ctx.em, keyed, () => run(ctx)) : { result: await run(ctx), replayed: false };
+              }),
+            );
+            replayed = answer.replayed;
+            if (!replayed) return single(answer.result);
+            input.span?.setAttribute(SPAN_ATTRIBUTES.replayed, true);
+            return input.transport === 'http'
+              ? single(answer.result, new HeaderMap([[REPLAYED_HEADER, 'true']]))
+              : single({ ...answer.result, extensions: { ...answer.result.extensions, [REPLAYED_EXTENSION]: true } });
           } catch (err) {
             return single(format({ errors: [err instanceof GraphQLError ? err : new GraphQLError('Internal server error', { originalError: err as Error })] }));
           }
@@ -141,15 +186,19 @@ export async function createOperationPipeline(schema: GraphQLSchema, services: S
         async willSendResponse({ response, operation }) {
           const body = response.body.kind === 'single' ? response.body.singleResult : undefined;
           const firstCode = body?.errors?.[0]?.extensions?.code as string | undefined;
-          if (body?.errors?.length && !hasAnyData(body.data)) {
+          // Apollo's 405 (a mutation or subscription sent with GET, `Allow: POST`) is GraphQL over HTTP's
+          // answer to the method, whatever the code: it stands.
+          if (body?.errors?.length && !hasAnyData(body.data) && response.http.status !== 405) {
             response.http.status = statusForCode(firstCode);
             const retryAfter = body.errors[0].extensions?.retryAfter;
             if (typeof retryAfter === 'number') response.http.headers.set('retry-after', String(retryAfter));
           }
+          if (input.span && firstCode) recordFailure(input.span, firstCode);
           const seconds = Number(process.hrtime.bigint() - started) / 1e9;
           const labels = { operation: operation?.name?.value, type: operation?.operation, outcome: firstCode ?? 'ok', transport: input.transport };
           metrics.observe(labels, seconds);
-          requestLogger(services, input.identity).info({ ...labels, status: response.http.status ?? 200, durationMs: Math.round(seconds * 1000) }, 'graphql operation');
+          const line = { ...labels, status: response.http.status ?? 200, durationMs: Math.round(seconds * 1000), ...(replayed && { replayed }) };
+          requestLogger(services, input.identity).info(line, 'graphql operation');
         },
       };
     },
@@ -160,6 +209,10 @@ export async function createOperationPipeline(schema: GraphQLSchema, services: S
     introspection: !production,
     hideSchemaDetailsFromClientErrors: production,
     includeStacktraceInErrorResponses: false,
+    // Callers authenticate with a bearer token only (no cookie, no ambient credential a cross-site page
+    // could make a browser send), so there is nothing for CSRF prevention to protect; on, it refused
+    // every GET without a preflight-forcing header, and urql sends queries as GET by default.
+    csrfPrevention: false,
     parseOptions: { maxTokens: MAX_TOKENS },
     // A document can break many rules at once (hundreds of unused variables): stop at a few.
     validationOptions: { maxErrors: 10 },
@@ -168,30 +221,35 @@ export async function createOperationPipeline(schema: GraphQLSchema, services: S
     logger: services.log,
     // The servers handle SIGTERM themselves: requests in flight finish before Apollo stops.
     stopOnTerminationSignals: false,
-    plugins: [ApolloServerPluginLandingPageDisabled(), plugin],
+    plugins: [ApolloServerPluginLandingPageDisabled(), plugin, ...plugins],
   });
   await apollo.start();
 
   return {
-    async http(request, identity) {
-      const refusal = await admitRate(identity, 'http');
-      if (refusal) {
-        const headers = new HeaderMap([['content-type', 'application/json; charset=utf-8'], ['retry-after', String(refusal.extensions.retryAfter)]]);
-        return { status: statusForCode(refusal.code), headers, body: { kind: 'complete', string: JSON.stringify(format({ errors: [refusal] })) } };
-      }
-      return apollo.executeHTTPGraphQLRequest({ httpGraphQLRequest: request, context: async () => ({ identity, transport: 'http', outcome: {} }) });
-    },
-    async run(request, identity, transport) {
-      const refusal = await admitRate(identity, transport);
-      if (refusal) return format({ errors: [refusal] });
-      const outcome: OperationInput['outcome'] = {};
-      const response = await apollo.executeOperation(
-        { query: request.query, variables: request.variables ?? undefined, operationName: request.operationName ?? undefined, extensions: request.extensions ?? undefined },
-        { contextValue: { identity, transport, outcome } },
-      );
-      if (outcome.stream) return outcome.stream;
-      return response.body.kind === 'single' ? response.body.singleResult : { errors: [{ message: 'Incremental delivery is not supported', extensions: { code: 'BAD_REQUEST' } }] };
-    },
+    http: (request, identity) =>
+      traced(identity, request.headers, async (span) => {
+        const refusal = await admitRate(identity, 'http', span);
+        if (refusal) {
+          const headers = new HeaderMap([['content-type', 'application/json; charset=utf-8'], ['retry-after', String(refusal.extensions.retryAfter)]]);
+          return { status: statusForCode(refusal.code), headers, body: { kind: 'complete', string: JSON.stringify(format({ errors: [refusal] })) } };
+        }
+        const idempotencyKey = request.headers.get(IDEMPOTENCY_HEADER);
+        return apollo.executeHTTPGraphQLRequest({ httpGraphQLRequest: request, context: async () => ({ identity, transport: 'http', span, idempotencyKey, outcome: {} }) });
+      }),
+    run: (request, identity, transport) =>
+      traced(identity, undefined, async (span) => {
+        const refusal = await admitRate(identity, transport, span);
+        if (refusal) return format({ errors: [refusal] });
+        const outcome: OperationInput['outcome'] = {};
+        const idempotencyKey = request.extensions?.[IDEMPOTENCY_EXTENSION];
+        const response = await apollo.executeOperation(
+          { query: request.query, variables: request.variables ?? undefined, operationName: request.operationName ?? undefined, extensions: request.extensions ?? undefined },
+          { contextValue: { identity, transport, span, idempotencyKey, outcome } },
+        );
+        if (outcome.stream) return outcome.stream;
+        return response.body.kind === 'single' ? response.body.singleResult : { errors: [{ message: 'Incremental delivery is not supported', extensions: { code: 'BAD_REQUEST' } }] };
+      }),
+    gate,
     stop: () => apollo.stop(),
   };
 }
@@ -224,16 +282,8 @@ function operationLabel(operation: OperationDefinitionNode, rootFields: readonly
   return operation.name?.value ?? rootFields.join(',');
 }
 
-function single(result: FormattedExecutionResult): GraphQLResponse {
-  return { http: { status: undefined, headers: new HeaderMap() }, body: { kind: 'single', singleResult: result } };
-}
-
-/**
- * The contract's status rule: a request that got no data back (data null or absent, or every root
- * field null because it failed) takes the status of its first error; any data at all means 200.
- */
-function hasAnyData(data: Record<string, unknown> | null | undefined): boolean {
-  return !!data && Object.values(data).some((v) => v !== null && v !== undefined);
+function single(result: FormattedExecutionResult, headers = new HeaderMap()): GraphQLResponse {
+  return { http: { status: undefined, headers }, body: { kind: 'single', singleResult: result } };
 }
 
 /**

@@ -1,3 +1,4 @@
+import type { ApolloServerPlugin } from '@apollo/server';
 import type { Logger } from 'pino';
 import { PasswordHasher } from '../auth/passwords.js';
 import type { Config } from '../config.js';
@@ -5,13 +6,17 @@ import { ownTerminationSignals } from '../db/embedded.js';
 import { openDatabase, type Database, type OpenOptions } from '../db/database.js';
 import { devSecret } from '../devSecrets.js';
 import { ProvisioningQueue, type ProvisioningOptions } from '../jobs/provisioningQueue.js';
+import { LifecycleQueue } from '../lifecycle/queue.js';
 import { createLogger } from './logger.js';
+import type { OperationInput } from './pipeline.js';
 
 export interface Runtime {
   readonly config: Config;
   readonly log: Logger;
   readonly db: Database;
   readonly queue: ProvisioningQueue;
+  /** Export and erase jobs, on the same pg-boss instance. */
+  readonly lifecycle: LifecycleQueue;
   readonly passwords: PasswordHasher;
   close(): Promise<void>;
 }
@@ -19,6 +24,8 @@ export interface Runtime {
 export interface RuntimeOptions {
   /** Provisioning queue settings beyond the configuration (a test entry point injects failures here). */
   readonly provisioning?: Partial<Omit<ProvisioningOptions, 'baseDomain'>>;
+  /** More Apollo plugins for the server's operation pipeline (a test entry point injects crashes here). */
+  readonly plugins?: readonly ApolloServerPlugin<OperationInput>[];
 }
 
 /** What the server and the standalone worker both need: logs, the database, the job queue. */
@@ -27,11 +34,16 @@ export async function startRuntime(config: Config, options: RuntimeOptions = {},
   const db = await openDatabase(config, database);
   try {
     const queue = await ProvisioningQueue.start(db.appUrl, db.orm, log, { baseDomain: config.baseDomain, ...options.provisioning });
+    const lifecycle = await LifecycleQueue.start(queue.boss, db.orm, log, { baseDomain: config.baseDomain, exports: config.exports }).catch(async (err: unknown) => {
+      await queue.stop();
+      throw err;
+    });
     return {
       config,
       log,
       db,
       queue,
+      lifecycle,
       passwords: new PasswordHasher(config.passwordHashing),
       close: async () => {
         await queue.stop();

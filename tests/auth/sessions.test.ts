@@ -215,3 +215,20 @@ describe("a superadmin's session", () => {
     expectUnauthenticated(await refresh(`platform.${secret}`));
   });
 });
+
+test('ACCESS_TOKEN_TTL and REFRESH_TOKEN_TTL set the lifetimes of the tokens a session issues, at login and at refresh', async () => {
+  const short = await startTestServer({ env: { ACCESS_TOKEN_TTL: '45s', REFRESH_TOKEN_TTL: '2h' } });
+  try {
+    const t = await signUp(short, 'short-lived');
+    const refreshed = await gql(short, REFRESH, { t: t.refreshToken });
+    for (const accessToken of [t.token, refreshed.body.data.refreshToken.accessToken]) {
+      const { exp, iat } = claimsOf(accessToken);
+      expect(exp - iat).toBe(45);
+    }
+    expect(Date.parse(refreshed.body.data.refreshToken.expiresAt)).toBe(claimsOf(refreshed.body.data.refreshToken.accessToken).exp * 1000);
+    const { rows } = await short.db.owner.query('select extract(epoch from expires_at - created_at)::int as ttl from refresh_token');
+    expect(rows.map((r) => Math.abs(r.ttl - 2 * 3600) <= 5)).toEqual([true, true]);
+  } finally {
+    await short.close();
+  }
+});

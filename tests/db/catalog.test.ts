@@ -1,13 +1,20 @@
 /**
  * What the migrated database really contains, read from the Postgres catalog (not from the entities):
- * Citus-ready keys on every tenant-owned table, forced RLS with a tenant policy, and an app role that
- * RLS applies to.
+ * Citus-ready keys on every tenant-owned table, every table's Citus kind as docs/scale-out.md decides it
+ * (and what Citus requires of that kind), forced RLS with a tenant policy, and an app role that RLS
+ * applies to.
  */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { APP_ROLE, HOST_LOOKUP_FUNCTION, HOST_LOOKUP_ROLE, PLATFORM_ROLE, TENANT_SETTING } from '../../src/db/roles.js';
 import { TENANT_TABLES } from '../../src/migrations/Migration20261125000000Init.js';
+import { JOB_SCHEMA } from '../../src/migrations/Migration20261125001000JobQueue.js';
 import { MIGRATOR_REPORT_TABLES } from '../../src/migrations/Migration20261126000000MigratorReport.js';
 import { TENANT_TAGGED_TABLES } from '../../src/migrations/Migration20261201100000TenantTaggedTables.js';
+import { IDEMPOTENCY_TABLE } from '../../src/migrations/Migration20261210000000IdempotencyKeys.js';
+import { LIFECYCLE_TABLES } from '../../src/migrations/Migration20261215000000TenantLifecycle.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
+import { section, tableRows } from '../support/markdown.js';
 
 let db: TestDatabase;
 
@@ -21,13 +28,16 @@ async function query<T>(sql: string, params: unknown[] = []): Promise<T[]> {
   return (await db.owner.query(sql, params)).rows as T[];
 }
 
-/** Every table holding tenant data: the application's and the migrator's report. */
-const TENANT_OWNED = [...TENANT_TABLES, ...MIGRATOR_REPORT_TABLES];
+/** Every table holding tenant data: the application's, the migrator's report, the stored answers of idempotency keys and the lifecycle's. */
+const TENANT_OWNED = [...TENANT_TABLES, ...MIGRATOR_REPORT_TABLES, IDEMPOTENCY_TABLE, ...LIFECYCLE_TABLES];
 const tables = TENANT_OWNED.map((t) => [t] as const);
 
 interface IndexRow {
   index: string;
   columns: (string | null)[];
+  primary: boolean;
+  /** Unique, or an exclusion constraint's. */
+  unique: boolean;
 }
 
 /** Every index of `table` (primary keys and unique constraints are backed by one), columns in order; null for an expression. */
@@ -36,7 +46,8 @@ function indexesOf(table: string): Promise<IndexRow[]> {
     `select i.relname as index,
             array(select a.attname::text from unnest(x.indkey::int2[]) with ordinality k(attnum, ord)
                     left join pg_attribute a on a.attrelid = x.indrelid and a.attnum = k.attnum
-                   order by k.ord) as columns
+                   order by k.ord) as columns,
+            x.indisprimary as primary, x.indisunique or x.indisexclusion as unique
        from pg_index x
        join pg_class i on i.oid = x.indexrelid
       where x.indrelid = $1::regclass`,
@@ -102,24 +113,257 @@ describe('keys on tenant-owned tables', () => {
     }
   });
 
-  test.each(tables)('%s: no foreign key cascades updates or sets null/default', async (table) => {
-    // Citus rejects on-update cascade and set null/default when the key holds the distribution
-    // column; set null would also null tenant_id. a = no action, r = restrict, c = cascade.
-    const fks = (await constraintsOf(table)).filter((c) => c.type === 'f');
-    for (const fk of fks) {
-      expect({ fk: fk.name, onUpdate: fk.on_update }).toEqual({ fk: fk.name, onUpdate: expect.stringMatching(/^[ar]$/) });
-      expect({ fk: fk.name, onDelete: fk.on_delete }).toEqual({ fk: fk.name, onDelete: expect.stringMatching(/^[arc]$/) });
+});
+
+/**
+ * docs/scale-out.md decides each table's Citus kind: its table "Every table's kind" lists them, and the
+ * SQL block under "The calls" makes them so. Read once, as written.
+ */
+type CitusKind = 'distributed' | 'reference' | 'local';
+
+interface CitusCall {
+  readonly table: string;
+  readonly kind: 'distributed' | 'reference';
+  readonly column?: string;
+  readonly colocateWith?: string;
+}
+
+const SCALE_OUT = readFileSync(path.resolve(import.meta.dirname, '../../docs/scale-out.md'), 'utf8');
+
+/** Table name → kinds given to it (more than one is a mistake the classification test reports). */
+const DOCUMENTED_KINDS: ReadonlyMap<string, readonly string[]> = (() => {
+  const kinds = new Map<string, string[]>();
+  for (const [name, kind] of tableRows(section(SCALE_OUT, "Every table's kind"))) {
+    const table = /^`([^`]+)`$/.exec(name)?.[1] ?? name;
+    kinds.set(table, [...(kinds.get(table) ?? []), kind]);
+  }
+  return kinds;
+})();
+
+const kindOf = (table: string): CitusKind | undefined => {
+  const kinds = DOCUMENTED_KINDS.get(table);
+  return kinds?.length === 1 ? (kinds[0] as CitusKind) : undefined;
+};
+
+/** The SQL block of "The calls", as written. */
+const CALLS_SQL = (() => {
+  const text = section(SCALE_OUT, 'The calls').join('\n');
+  const block = /^```sql\n([^]*?)^```$/m.exec(text);
+  if (!block) throw new Error('docs/scale-out.md: no sql block under "The calls"');
+  return block[1];
+})();
+
+/** Its create_reference_table and create_distributed_table calls, in order. */
+const CALLS: readonly CitusCall[] = [...CALLS_SQL.matchAll(/select (create_reference_table|create_distributed_table)\(([^)]*)\);/g)].map(([, fn, args]) => {
+  const [table, column] = [...args.matchAll(/(?:^|,)\s*'([^']*)'/g)].map((m) => m[1]);
+  const colocateWith = /colocate_with\s*=>\s*'([^']*)'/.exec(args)?.[1];
+  return fn === 'create_reference_table' ? { table, kind: 'reference' } : { table, kind: 'distributed', column, colocateWith };
+});
+
+const DISTRIBUTED = CALLS.filter((c) => c.kind === 'distributed');
+
+/** Every table Citus must be told about: all of them outside the system's schemas, the job queue's and MikroORM's bookkeeping. */
+async function catalogTables(): Promise<string[]> {
+  const rows = await query<{ table: string }>(
+    `select case when n.nspname = 'public' then c.relname::text else n.nspname || '.' || c.relname end as table
+       from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      where c.relkind in ('r', 'p') and not c.relispartition
+        and n.nspname not in ('pg_catalog', 'information_schema', $1) and n.nspname not like 'pg_toast%' and n.nspname not like 'pg_temp%'
+        and (n.nspname, c.relname) <> ('public', 'mikro_orm_migrations')
+      order by 1`,
+    [JOB_SCHEMA],
+  );
+  return rows.map((r) => r.table);
+}
+
+/** What Citus would refuse in distributed table `table` (distributed by tenant_id), if anything. */
+async function distributedTableProblems(table: string): Promise<string[]> {
+  const problems: string[] = [];
+  const [column] = await query<{ type: string; not_null: boolean }>(
+    `select format_type(atttypid, atttypmod) as type, attnotnull as not_null from pg_attribute
+      where attrelid = $1::regclass and attname = 'tenant_id' and not attisdropped`,
+    [`public."${table}"`],
+  );
+  if (!column) problems.push('no tenant_id');
+  else if (column.type !== 'uuid' || !column.not_null) problems.push(`tenant_id is ${column.type}${column.not_null ? ' not null' : ', nullable'}`);
+  const uniques = (await indexesOf(table)).filter((i) => i.unique);
+  if (!uniques.some((u) => u.primary)) problems.push('no primary key');
+  for (const u of uniques) if (u.columns[0] !== 'tenant_id') problems.push(`${u.index} does not lead with tenant_id`);
+  const triggers = await query<{ name: string }>(`select tgname as name from pg_trigger where tgrelid = $1::regclass and not tgisinternal`, [`public."${table}"`]);
+  for (const t of triggers) problems.push(`trigger ${t.name}`);
+  return problems;
+}
+
+/** RLS policies whose condition holds a subquery (Citus refuses those on distributed tables: its policy.c). */
+function policiesWithSubqueries(): Promise<{ table: string; policy: string }[]> {
+  return query<{ table: string; policy: string }>(
+    `select c.relname::text as table, p.polname::text as policy from pg_policy p join pg_class c on c.oid = p.polrelid
+      where c.relnamespace = 'public'::regnamespace
+        and (coalesce(p.polqual::text, '') like '%{SUBLINK %' or coalesce(p.polwithcheck::text, '') like '%{SUBLINK %')`,
+  );
+}
+
+/** A foreign key of the schema, with the table it is on. */
+type ForeignKeyRow = ConstraintRow & { from: string; ref_table: string; ref_columns: string[] };
+
+/** Every foreign key of the schema's tables, by name. */
+async function foreignKeys(): Promise<ForeignKeyRow[]> {
+  const tables = (await catalogTables()).filter((t) => !t.includes('.'));
+  const perTable = await Promise.all(tables.map(async (from) => (await constraintsOf(from)).filter((c) => c.type === 'f').map((c) => ({ ...c, from }) as ForeignKeyRow)));
+  return perTable.flat().sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/**
+ * Why Citus would refuse `fk` between tables of these kinds, or null (its foreign_constraint.c):
+ * nothing but a distributed table may reference a distributed one; a distributed table may not reference
+ * a local one; a reference table may reference a local one only with NO ACTION or RESTRICT; between
+ * distributed tables tenant_id is at the same position on both sides; a key holding the distribution
+ * column neither sets it null or default on delete nor cascades, nulls or defaults it on update.
+ */
+function foreignKeyProblem(fk: ForeignKeyRow, kinds: (table: string) => CitusKind | undefined): string | null {
+  const [from, to] = [kinds(fk.from), kinds(unquote(fk.ref_table)!)];
+  if (!from || !to) return `${fk.name}: ${from ? fk.ref_table : fk.from} has no kind`;
+  const passive = (action: string) => action === 'a' || action === 'r';
+  if (to === 'distributed' && from !== 'distributed') return `${fk.name}: ${from} → distributed`;
+  if (from === 'distributed' && to === 'local') return `${fk.name}: distributed → local`;
+  if (from === 'reference' && to === 'local' && !(passive(fk.on_update) && passive(fk.on_delete))) return `${fk.name}: reference → local with an action`;
+  if (from !== 'distributed') return null;
+  const at = fk.columns.indexOf('tenant_id');
+  if (to === 'distributed' && (at < 0 || at !== fk.ref_columns.indexOf('tenant_id'))) return `${fk.name}: tenant_id not at the same position on both sides`;
+  if (at >= 0 && (fk.on_delete === 'n' || fk.on_delete === 'd')) return `${fk.name}: sets tenant_id null or default on delete`;
+  if (at >= 0 && !passive(fk.on_update)) return `${fk.name}: changes tenant_id on update`;
+  return null;
+}
+
+describe('Citus: every table’s kind (docs/scale-out.md)', () => {
+  test('every table of the database, outside the job queue and MikroORM’s migrations, has exactly one kind; the calls make exactly those kinds', async () => {
+    const tables = await catalogTables();
+    const called = (kind: CitusCall['kind']) => CALLS.filter((c) => c.kind === kind).map((c) => c.table).sort();
+    const documented = (kind: CitusKind) => [...DOCUMENTED_KINDS].filter(([, kinds]) => kinds.length === 1 && kinds[0] === kind).map(([t]) => t).sort();
+    expect({
+      withoutKind: tables.filter((t) => !DOCUMENTED_KINDS.has(t)),
+      notInDatabase: [...DOCUMENTED_KINDS.keys()].filter((t) => !tables.includes(t)),
+      withSeveralKinds: [...DOCUMENTED_KINDS].filter(([, kinds]) => kinds.length > 1).map(([t]) => t),
+      withUnknownKind: [...DOCUMENTED_KINDS].filter(([, kinds]) => kinds.length === 1 && !['distributed', 'reference', 'local'].includes(kinds[0])).map(([t]) => t),
+      calledTwice: CALLS.map((c) => c.table).filter((t, i, all) => all.indexOf(t) !== i),
+      referenceCalls: called('reference'),
+      distributedCalls: called('distributed'),
+    }).toEqual({
+      withoutKind: [],
+      notInDatabase: [],
+      withSeveralKinds: [],
+      withUnknownKind: [],
+      calledTwice: [],
+      referenceCalls: documented('reference'),
+      distributedCalls: documented('distributed'),
+    });
+  });
+
+  test('every tenant-owned table of the migrations is distributed', () => {
+    expect(TENANT_OWNED.filter((t) => kindOf(t) !== 'distributed')).toEqual([]);
+  });
+
+  test('the distributed tables are distributed by tenant_id, in one colocation group: the first table’s', () => {
+    const [first, ...rest] = DISTRIBUTED;
+    expect(DISTRIBUTED.map((c) => ({ table: c.table, column: c.column, colocateWith: c.colocateWith }))).toEqual([
+      { table: first.table, column: 'tenant_id', colocateWith: 'none' },
+      ...rest.map((c) => ({ table: c.table, column: 'tenant_id', colocateWith: first.table })),
+    ]);
+  });
+
+  test.each(DISTRIBUTED.map((c) => [c.table] as const))('%s (distributed): tenant_id is uuid not null and leads the primary key and every unique index; no triggers of its own', async (table) => {
+    expect(await distributedTableProblems(table)).toEqual([]);
+  });
+
+  test('every foreign key is one Citus accepts between the kinds of its tables', async () => {
+    expect((await foreignKeys()).map((fk) => foreignKeyProblem(fk, kindOf)).filter(Boolean)).toEqual([]);
+  });
+
+  test('no RLS policy of a distributed or reference table holds a subquery', async () => {
+    expect((await policiesWithSubqueries()).filter((p) => kindOf(p.table) !== 'local')).toEqual([]);
+  });
+
+  test('the calls come in dependency order: each after the tables its foreign keys reference and the table it is colocated with', async () => {
+    const position = new Map(CALLS.map((c, i) => [c.table, i]));
+    const late: string[] = [];
+    for (const fk of await foreignKeys()) {
+      const [from, to] = [fk.from, unquote(fk.ref_table)!];
+      if (from !== to && position.has(from) && position.has(to) && position.get(to)! > position.get(from)!) late.push(`${from} before ${to} (${fk.name})`);
+    }
+    for (const c of DISTRIBUTED) if (c.colocateWith && position.has(c.colocateWith) && position.get(c.colocateWith)! > position.get(c.table)!) late.push(`${c.table} before ${c.colocateWith}`);
+    expect(late).toEqual([]);
+  });
+
+  test('the SQL block runs on PostgreSQL as written (Citus’s functions stood in for) and leaves every foreign key as it found it', async () => {
+    const definitions = `select conrelid::regclass::text as table, conname as name, pg_get_constraintdef(oid) as definition
+                           from pg_constraint where contype = 'f' and connamespace = 'public'::regnamespace order by 1, 2`;
+    const client = await db.owner.connect();
+    try {
+      await client.query('begin');
+      const before = (await client.query(definitions)).rows;
+      expect(before.length).toBeGreaterThan(0);
+      await client.query(`create schema citus_stand_in;
+        create table citus_stand_in.calls (n serial, table_name text, column_name text, colocate_with text);
+        create function citus_stand_in.citus_set_coordinator_host(host text, port integer) returns void language sql as '';
+        create function citus_stand_in.create_reference_table(table_name regclass) returns void language sql
+          as $$ insert into citus_stand_in.calls (table_name) select relname from pg_class where oid = table_name $$;
+        create function citus_stand_in.create_distributed_table(table_name regclass, distribution_column text, colocate_with text default 'default') returns void language sql
+          as $$ insert into citus_stand_in.calls (table_name, column_name, colocate_with)
+                select c.relname, a.attname, colocate_with from pg_class c join pg_attribute a on a.attrelid = c.oid
+                 where c.oid = table_name and a.attname = distribution_column and not a.attisdropped $$;
+        set local search_path = citus_stand_in, public;`);
+      await client.query(CALLS_SQL);
+      const calls = (await client.query('select table_name, column_name, colocate_with from citus_stand_in.calls order by n')).rows;
+      expect({ calls, after: (await client.query(definitions)).rows }).toEqual({
+        calls: CALLS.map((c) => ({ table_name: c.table, column_name: c.column ?? null, colocate_with: c.colocateWith ?? null })),
+        after: before,
+      });
+    } finally {
+      await client.query('rollback');
+      client.release();
     }
   });
 
-  test('no shared table has a foreign key to a tenant-owned table (reference → distributed)', async () => {
-    const rows = await query<{ name: string; from: string; to: string }>(
-      `select conname as name, conrelid::regclass::text as from, confrelid::regclass::text as to
-         from pg_constraint where contype = 'f' and connamespace = 'public'::regnamespace`,
-    );
-    const tenant = new Set<string>(TENANT_OWNED);
-    const offending = rows.filter((r) => !tenant.has(unquote(r.from)!) && tenant.has(unquote(r.to)!));
-    expect(offending).toEqual([]);
+  describe('the checks themselves', () => {
+    const probe = `catalog_probe_${process.pid}`;
+    const probes = ['b', 'r', 'a', 'x'].map((suffix) => `${probe}_${suffix}`);
+    afterEach(async () => {
+      for (const t of probes) await db.owner.query(`drop table if exists public.${t} cascade`);
+    });
+
+    test('flag a table given no kind', async () => {
+      await db.owner.query(`create table public.${probe}_x (id uuid primary key)`);
+      expect((await catalogTables()).filter((t) => !DOCUMENTED_KINDS.has(t))).toContain(`${probe}_x`);
+    });
+
+    test('flag a policy holding a subquery', async () => {
+      await db.owner.query(`create table public.${probe}_x (tenant_id uuid)`);
+      await db.owner.query(`create policy ${probe}_p on public.${probe}_x using (tenant_id in (select id from tenant))`);
+      expect(await policiesWithSubqueries()).toContainEqual({ table: `${probe}_x`, policy: `${probe}_p` });
+    });
+
+    test('flag a distributed table whose tenant_id is nullable, that has no primary key, a unique index not led by tenant_id, and a trigger', async () => {
+      await db.owner.query(`create table public.${probe}_x (tenant_id uuid, hostname text unique)`);
+      await db.owner.query(`create trigger ${probe}_t before insert on public.${probe}_x for each row execute function suppress_redundant_updates_trigger()`);
+      expect(await distributedTableProblems(`${probe}_x`)).toEqual([
+        'tenant_id is uuid, nullable',
+        'no primary key',
+        `${probe}_x_hostname_key does not lead with tenant_id`,
+        `trigger ${probe}_t`,
+      ]);
+    });
+
+    test('flag foreign keys Citus refuses: reference → distributed, tenant_id at another position, ON UPDATE CASCADE', async () => {
+      const [b, r, a] = probes;
+      await db.owner.query(`create table public.${a} (tenant_id uuid, id uuid, primary key (tenant_id, id), unique (id, tenant_id))`);
+      await db.owner.query(`create table public.${r} (id uuid primary key, a_tenant uuid, a_id uuid, constraint ${r}_fk foreign key (a_tenant, a_id) references public.${a} (tenant_id, id))`);
+      await db.owner.query(`create table public.${b} (tenant_id uuid, id uuid, a_id uuid, primary key (tenant_id, id),
+        constraint ${b}_swapped foreign key (a_id, tenant_id) references public.${a} (tenant_id, id),
+        constraint ${b}_cascading foreign key (tenant_id, a_id) references public.${a} (tenant_id, id) on update cascade)`);
+      const kinds = (t: string): CitusKind | undefined => (t === r ? 'reference' : t === a || t === b ? 'distributed' : kindOf(t));
+      const problems = (await foreignKeys()).filter((fk) => fk.name.startsWith(probe)).map((fk) => foreignKeyProblem(fk, kinds));
+      expect(problems).toEqual([`${b}_cascading: changes tenant_id on update`, `${b}_swapped: tenant_id not at the same position on both sides`, `${r}_fk: reference → distributed`]);
+    });
   });
 });
 

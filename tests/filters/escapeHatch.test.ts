@@ -95,6 +95,18 @@ const ALLOWED: readonly { readonly file: string; readonly line?: RegExp; readonl
     line: /^this\.addSql\(`create policy "\$\{table\}_platform_access" on "\$\{table\}" to \$\{PLATFORM_ROLE\} using \(true\) with check \(true\);`\);$/,
     why: 'its allow-all policies',
   },
+  // The lifecycle's tables are tenant tables: the same grants and policies as Init's.
+  { file: 'migrations/Migration20261215000000TenantLifecycle.ts', line: /^import \{ APP_ROLE, PLATFORM_ROLE, TENANT_SETTING \} from '\.\.\/db\/roles\.js';$/, why: 'imports the role name' },
+  {
+    file: 'migrations/Migration20261215000000TenantLifecycle.ts',
+    line: /^this\.addSql\(`grant select, insert, update, delete on "\$\{table\}" to \$\{APP_ROLE\}, \$\{PLATFORM_ROLE\};`\);$/,
+    why: 'grants the lifecycle tables (export lookups by id go through asPlatform)',
+  },
+  {
+    file: 'migrations/Migration20261215000000TenantLifecycle.ts',
+    line: /^this\.addSql\(`create policy "\$\{table\}_platform_access" on "\$\{table\}" to \$\{PLATFORM_ROLE\} using \(true\) with check \(true\);`\);$/,
+    why: 'its allow-all policies',
+  },
   // Host → tenant before any tenant is known, without opening the hatch per anonymous request. Exactly
   // this function: it returns one tenant id for one hostname, reads only verified, active domains, runs
   // as a role that may read four columns of `domain` and nothing else (tests/db/catalog.test.ts checks
@@ -103,6 +115,18 @@ const ALLOWED: readonly { readonly file: string; readonly line?: RegExp; readonl
     file: 'migrations/Migration20261201100000TenantTaggedTables.ts',
     line: /^this\.addSql\(`create function public\.\$\{HOST_LOOKUP_FUNCTION\}\(host text\) returns uuid language sql stable security definer set search_path = pg_catalog, pg_temp as \$\$ select d\.tenant_id from public\.domain d where d\.hostname = host and d\.is_active and d\.verified_at is not null \$\$;`\);$/,
     why: 'the host lookup function (tenant id of a verified, active hostname)',
+  },
+  // The stored answers of idempotency keys are a tenant table: the same grants and policies as Init's.
+  { file: 'migrations/Migration20261210000000IdempotencyKeys.ts', line: /^import \{ APP_ROLE, PLATFORM_ROLE, TENANT_SETTING \} from '\.\.\/db\/roles\.js';$/, why: 'imports the role name' },
+  {
+    file: 'migrations/Migration20261210000000IdempotencyKeys.ts',
+    line: /^this\.addSql\(`grant select, insert, update, delete on "\$\{IDEMPOTENCY_TABLE\}" to \$\{APP_ROLE\}, \$\{PLATFORM_ROLE\};`\);$/,
+    why: 'grants the table like every tenant table',
+  },
+  {
+    file: 'migrations/Migration20261210000000IdempotencyKeys.ts',
+    line: /^this\.addSql\(`create policy "\$\{IDEMPOTENCY_TABLE\}_platform_access" on "\$\{IDEMPOTENCY_TABLE\}" to \$\{PLATFORM_ROLE\} using \(true\) with check \(true\);`\);$/,
+    why: 'its allow-all policies',
   },
 ];
 

@@ -40,7 +40,7 @@ async function roundTripsOf(fn: () => Promise<unknown>): Promise<number> {
 test('begin, the tenant setting and the opening read are one round trip, commit another', async () => {
   let seen: unknown[] = [];
   const trips = await roundTripsOf(() =>
-    inTenant(orm, A, async (_em, rows) => void (seen = rows), { sql: 'select name from product where sku = ?', params: ['SKU'] }),
+    inTenant(orm, A, async (_em, rows) => void (seen = rows), { opening: { sql: 'select name from product where sku = ?', params: ['SKU'] } }),
   );
   expect(trips).toBe(2);
   expect(seen).toEqual([{ name: 'opening-a' }]); // RLS applied to it: only A's row, though the SQL names no tenant

@@ -1,11 +1,11 @@
 import pg from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { MIGRATION_LOCK } from '../../src/db/database.js';
 import { makeLegacyFixture } from '../../src/migrate/fixture.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { createLegacyDatabase, type LegacyDatabase, spawnCli } from './support.js';
 
 /** src/db/database.ts: the lock processes take turns on to apply migrations. */
-const MIGRATIONS_LOCK = 7_236_002;
 const ARGS = ['migrate-schemas', '--all', '--batch-size', '10', '--concurrency', '1'];
 
 let db: TestDatabase;
@@ -37,7 +37,7 @@ test('a second run started during a run stops at once, before migrations or anyt
   const migrations = new pg.Client({ connectionString: db.ownerUrl });
   await migrations.connect();
   try {
-    await migrations.query('select pg_advisory_lock($1)', [MIGRATIONS_LOCK]);
+    await migrations.query('select pg_advisory_lock($1)', [MIGRATION_LOCK]);
     const started = Date.now();
     const second = spawnCli(db, [...ARGS, '--source', legacy.url]);
     children.push(second.child);

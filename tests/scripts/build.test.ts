@@ -35,7 +35,7 @@ test('rebuilds a build made from other sources, dropping files whose source is g
   await writeFile(path.join(out, 'removed.js'), 'export {};\n');
   expect(buildIfStale()).toBe(true);
   await expect(stat(path.join(out, 'removed.js'))).rejects.toThrow(/ENOENT/);
-  expect(await readFile(path.join(out, 'server/main.js'), 'utf8')).toContain("from './start.js'");
+  expect(await readFile(path.join(out, 'server/main.js'), 'utf8')).toContain("from './launch.js'");
 });
 
 test('decorators compile with their design-time metadata (type-graphql and MikroORM read it)', async () => {

@@ -1,3 +1,4 @@
+import { ApolloClient, gql as apolloGql, HttpLink, InMemoryCache } from '@apollo/client';
 import { readyTenant } from '../support/fixtures.js';
 import { gql, startTestServer, type TestServer, wsClient, wsSubscribe } from '../support/server.js';
 
@@ -43,6 +44,37 @@ test('responses carry security headers, and CORS lets browsers send the tenant h
   const health = await fetch(`${base}/healthz`);
   expect(health.headers.get('x-content-type-options')).toBe('nosniff');
   expect(health.headers.get('x-powered-by')).toBeNull();
+});
+
+test("a browser's preflight for the headers Apollo Client sends with clientAwareness, a request id and trace context is allowed", async () => {
+  // The header names Apollo Client 4 really sends, clientAwareness set as the web team sets it.
+  const sent = new Set<string>();
+  const client = new ApolloClient({
+    clientAwareness: { name: 'web', version: '1.2.3' },
+    cache: new InMemoryCache(),
+    link: new HttpLink({
+      uri: server.url,
+      fetch: (input, init) => {
+        new Headers(init?.headers).forEach((_value, name) => sent.add(name));
+        return fetch(input, init);
+      },
+    }),
+  });
+  await client.query({ query: apolloGql`{ me { id } }`, fetchPolicy: 'network-only' });
+  expect([...sent]).toEqual(expect.arrayContaining(['apollographql-client-name', 'apollographql-client-version', 'content-type']));
+  // A browser's preflight names every header that is not CORS-safelisted (`accept` is).
+  const requested = [...sent].filter((name) => name !== 'accept').concat('authorization', 'x-tenant-id', 'x-request-id', 'traceparent', 'x-apollo-operation-name');
+  const origin = 'https://app.example.com';
+  const res = await fetch(server.url, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': requested.join(',') } });
+  expect(res.status).toBe(204);
+  expect(res.headers.get('access-control-allow-origin')).toBe(origin);
+  const allowed = res.headers.get('access-control-allow-headers')!.toLowerCase().split(',');
+  expect(requested.filter((name) => !allowed.includes(name))).toEqual([]);
+});
+
+test('browsers may read the request id, Retry-After and the idempotency replay mark of a cross-origin response', async () => {
+  const res = await fetch(server.url, { method: 'POST', headers: { origin: 'https://app.example.com', 'content-type': 'application/json' }, body: '{"query":"{ __typename }"}' });
+  expect(res.headers.get('access-control-expose-headers')?.split(',')).toEqual(['x-request-id', 'retry-after', 'idempotent-replayed']);
 });
 
 test('graceful shutdown closes open WebSocket subscriptions and stops accepting', async () => {

@@ -1,8 +1,9 @@
+import { createClient } from 'graphql-ws';
 import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
-import { signUp } from '../support/fixtures.js';
+import { refreshSession, signUp, superadminSession } from '../support/fixtures.js';
 import { startTestServer, type TestServer, wsClient, wsRequest, wsSubscribe } from '../support/server.js';
-import { signToken } from '../support/tokens.js';
+import { claimsOf, signToken } from '../support/tokens.js';
 
 const servers: TestServer[] = [];
 const disposers: (() => unknown)[] = [];
@@ -44,9 +45,9 @@ function upgrade(server: TestServer): Promise<{ status: number; socket?: WebSock
   });
 }
 
-/** The server hears a close a moment after the client: `check` is retried until it holds (5 s at most). */
-async function eventually(check: () => Promise<boolean>): Promise<boolean> {
-  for (const deadline = Date.now() + 5000; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 50))) {
+/** The server hears a close a moment after the client: `check` is retried until it holds (5 s at most by default). */
+async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 5000): Promise<boolean> {
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 50))) {
     if (await check()) return true;
   }
   return false;
@@ -135,3 +136,42 @@ test('sockets per user are capped at connection_init: 1013 TOO_MANY_CONNECTIONS,
   };
   expect(await eventually(accepted)).toBe(true);
 });
+
+test("a subscription outlives its access token: graphql-ws retries the 4403 TOKEN_EXPIRED close and resubscribes with a lazy connectionParams' fresh token", async () => {
+  const server = await serve({ ACCESS_TOKEN_TTL: '10s' });
+  let session = await superadminSession(server);
+  const sent: string[] = [];
+  const closes: [number, string][] = [];
+  // The client as an app configures it: graphql-ws's own retries, and connection params that hand over
+  // the current access token, refreshed once it is (about to be) expired. No resubscribing by hand.
+  const client = createClient({
+    url: server.wsUrl,
+    webSocketImpl: WebSocket,
+    retryAttempts: 5,
+    connectionParams: async () => {
+      if (claimsOf(session.accessToken).exp * 1000 - Date.now() < 2000) session = await refreshSession(server, session.refreshToken);
+      sent.push(session.accessToken);
+      return { authorization: `Bearer ${session.accessToken}` };
+    },
+    on: { closed: (event) => void closes.push([(event as CloseEvent).code, (event as CloseEvent).reason]) },
+  });
+  disposers.push(() => client.dispose());
+  // A superadmin's stream of every tenant's status changes: each event below happened after subscribing.
+  const sub = wsSubscribe<{ tenantStatusChanged: { tenantId: string; status: string } }>(client, 'subscription { tenantStatusChanged { tenantId status } }');
+  const readyEvent = (tenantId: string) =>
+    eventually(() => sub.results.some((r) => r.data?.tenantStatusChanged.tenantId === tenantId && r.data.tenantStatusChanged.status === 'READY'), 20_000);
+
+  const before = await signUp(server, 'before-expiry');
+  expect(await readyEvent(before.tenantId)).toBe(true);
+
+  // The token expires 10 s after login; graphql-ws waits 1.3-4 s before its first retry.
+  expect(await eventually(() => sent.length === 2, 20_000)).toBe(true);
+  expect(closes[0]).toEqual([4403, 'TOKEN_EXPIRED']);
+  expect(sent).toHaveLength(2);
+  expect(claimsOf(sent[1]).exp * 1000).toBeGreaterThan(Date.now());
+
+  const after = await signUp(server, 'after-expiry');
+  expect(await readyEvent(after.tenantId)).toBe(true);
+  expect(sub.completed).toBe(false);
+  expect(sub.failure).toBeUndefined();
+}, 60_000);

@@ -1,4 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { freePort } from '../../bench/harness.js';
 import { NODE } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
@@ -83,6 +86,69 @@ test('in production it starts from DATABASE_URL and JWT_SECRET alone, creates th
   expect(products.body.data.products.edges).toEqual([{ node: { sku: 'BUILT-1', priceCents: 1000 } }]);
   server.child.kill('SIGTERM');
   expect(await server.exited).toBe(0); // graceful shutdown
+}, 60_000);
+
+/** An OTLP/HTTP receiver (JSON encoding) on the loopback: the spans a process exports to it. */
+async function otlpReceiver() {
+  interface OtlpSpan {
+    traceId: string;
+    spanId: string;
+    parentSpanId?: string;
+    name: string;
+    kind: number;
+    attributes: { key: string; value: Record<string, unknown> }[];
+  }
+  const spans: (OtlpSpan & { service: unknown })[] = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      for (const rs of JSON.parse(body).resourceSpans ?? []) {
+        const service = rs.resource.attributes.find((a: { key: string }) => a.key === 'service.name')?.value.stringValue;
+        for (const ss of rs.scopeSpans) for (const span of ss.spans) spans.push({ ...span, service });
+      }
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { spans, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise((resolve) => server.close(resolve)) };
+}
+
+test('with an OTLP endpoint it exports each operation’s span, in the client’s trace, with its statements as children', async () => {
+  const receiver = await otlpReceiver();
+  try {
+    const port = await freePort();
+    const server = start({
+      NODE_ENV: 'production',
+      PORT: String(port),
+      DATABASE_URL: db.ownerUrl,
+      JWT_SECRET: 'production-test-secret-0123456789abcdef',
+      BASE_DOMAIN: 'prod.test',
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_BSP_SCHEDULE_DELAY: '100',
+    });
+    await waitHealthy(port);
+    const url = { url: `http://127.0.0.1:${port}/graphql` };
+    const tenant = await readyTenant(url, 'traced-acme');
+    const traceId = randomBytes(16).toString('hex');
+    const clientSpanId = randomBytes(8).toString('hex');
+    const r = await gql(url, `query Products { products { totalCount } }`, {}, { token: tenant.token, headers: { traceparent: `00-${traceId}-${clientSpanId}-01` } });
+    expect(r.body.data.products.totalCount).toBe(0);
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0); // stopping exports what was still buffered
+
+    const [operation] = receiver.spans.filter((s) => s.traceId === traceId && s.name === 'query Products');
+    expect(operation).toMatchObject({ parentSpanId: clientSpanId, kind: 2 /* SERVER */, service: 'tenantry' });
+    expect(operation.attributes).toContainEqual({ key: 'tenantry.tenant.id', value: { stringValue: tenant.tenantId } });
+    const statements = receiver.spans.filter((s) => s.parentSpanId === operation.spanId && s.attributes.some((a) => a.key === 'db.query.text'));
+    expect(statements.some((s) => s.attributes.some((a) => a.key === 'db.query.text' && /from "product"/.test(String(a.value.stringValue))))).toBe(true);
+    // Statements start no trace of their own (the job queue's polling, identifying callers): traces start
+    // at operations, and at the job queue's own job spans (pg-boss instruments itself).
+    expect(receiver.spans.filter((s) => s.name.startsWith('pg') && !s.parentSpanId)).toEqual([]);
+  } finally {
+    await receiver.close();
+  }
 }, 60_000);
 
 test('in production it refuses to start without JWT_SECRET, saying so', async () => {

@@ -3,8 +3,11 @@
  * transports: every walk before execution is linear, documents are capped, aliases cannot multiply
  * writes, and bad input is a typed 400, never a 500.
  */
+import { ApolloClient, gql as apolloGql, HttpLink, InMemoryCache } from '@apollo/client';
+import { PersistedQueryLink } from '@apollo/client/link/persisted-queries';
+import { createHash } from 'node:crypto';
 import { createCustomer, createProduct, PASSWORD, readyTenant, type SignedUp } from '../support/fixtures.js';
-import { codeOf, gql, startTestServer, type TestServer, wsClient, wsRequest } from '../support/server.js';
+import { codeOf, gql, request, startTestServer, type TestServer, wsClient, wsRequest } from '../support/server.js';
 
 let server: TestServer;
 let t: SignedUp;
@@ -214,5 +217,64 @@ describe('bad input is a typed 400, never a 500', () => {
     } finally {
       await client.dispose();
     }
+  });
+});
+
+describe('automatic persisted queries', () => {
+  const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+  const persisted = (query: string) => ({ persistedQuery: { version: 1, sha256Hash: sha256(query) } });
+  const byHash = (query: string, token?: string) =>
+    fetch(`${server.url}?extensions=${encodeURIComponent(JSON.stringify(persisted(query)))}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+  const codeIn = async (r: Response) => ((await r.json()) as { errors?: { extensions: { code: string } }[] }).errors?.[0]?.extensions.code;
+
+  test('an unknown hash is PERSISTED_QUERY_NOT_FOUND with status 200 (what APQ clients retry on), over POST and GET', async () => {
+    const unknown = persisted(`{ __typename } # ${Math.random()}`);
+    const post = await request(server.url, JSON.stringify({ extensions: unknown }), { 'content-type': 'application/json' });
+    expect([post.status, JSON.parse(post.text).errors[0].extensions.code]).toEqual([200, 'PERSISTED_QUERY_NOT_FOUND']);
+    const get = await fetch(`${server.url}?extensions=${encodeURIComponent(JSON.stringify(unknown))}`);
+    expect([get.status, await codeIn(get)]).toEqual([200, 'PERSISTED_QUERY_NOT_FOUND']);
+  });
+
+  test('a hash that does not match its query, or an unknown version, is BAD_REQUEST (400), not a server error', async () => {
+    for (const extensions of [{ persistedQuery: { version: 1, sha256Hash: sha256('another query') } }, { persistedQuery: { version: 2, sha256Hash: sha256('{ __typename }') } }]) {
+      const r = await request(server.url, JSON.stringify({ query: '{ __typename }', extensions }), { 'content-type': 'application/json' });
+      expect([r.status, JSON.parse(r.text).errors[0].extensions.code]).toEqual([400, 'BAD_REQUEST']);
+    }
+  });
+
+  test("Apollo Client's persisted query link: a miss is sent again with the query; from then on the hash alone is answered, over GET", async () => {
+    const sent: { method: string; withQuery: boolean }[] = [];
+    const client = new ApolloClient({
+      cache: new InMemoryCache(),
+      link: new PersistedQueryLink({ sha256, useGETForHashedQueries: true }).concat(
+        new HttpLink({
+          uri: server.url,
+          headers: { authorization: `Bearer ${t.token}` },
+          fetch: (input, init) => {
+            sent.push({ method: init?.method ?? 'GET', withQuery: new URL(String(input)).searchParams.has('query') || String(init?.body ?? '').includes('"query"') });
+            return fetch(input, init);
+          },
+        }),
+      ),
+    });
+    const query = apolloGql`query PersistedSkus { products(first: 5) { edges { node { sku } } } }`;
+    for (let i = 0; i < 2; i++) {
+      const { data } = await client.query<{ products: { edges: { node: { sku: string } }[] } }>({ query, fetchPolicy: 'network-only' });
+      expect(data!.products.edges.map((e) => e.node.sku)).toEqual(['P-1']);
+    }
+    expect(sent).toEqual([
+      { method: 'GET', withQuery: false },
+      { method: 'POST', withQuery: true },
+      { method: 'GET', withQuery: false },
+    ]);
+  });
+
+  test('a registered hash runs like its query: the caller is checked on every request', async () => {
+    const query = '{ products(first: 1) { totalCount } }';
+    const registered = await request(server.url, JSON.stringify({ query, extensions: persisted(query) }), { 'content-type': 'application/json', authorization: `Bearer ${t.token}` });
+    expect(registered.status).toBe(200);
+    const anonymous = await byHash(query);
+    expect([anonymous.status, await codeIn(anonymous)]).toEqual([401, 'UNAUTHENTICATED']);
+    expect(await (await byHash(query, t.token)).json()).toEqual({ data: { products: { totalCount: 1 } } });
   });
 });

@@ -43,12 +43,29 @@ export async function readyTenant(server: { url: string }, slug: string): Promis
 
 export const SUPERADMIN_EMAIL = 'root@platform.example.com';
 
+export interface TokenPair {
+  readonly accessToken: string;
+  readonly refreshToken: string;
+}
+
 /** Creates (once) and logs in the platform superadmin; returns an access token. */
 export async function superadminToken(server: { url: string; orm: Orm }): Promise<string> {
+  return (await superadminSession(server)).accessToken;
+}
+
+/** Creates (once) and logs in the platform superadmin: a session's pair of tokens. */
+export async function superadminSession(server: { url: string; orm: Orm }): Promise<TokenPair> {
   await ensureSuperadmin(server.orm, new PasswordHasher(loadConfig(TEST_ENV).passwordHashing), SUPERADMIN_EMAIL, PASSWORD);
-  const r = await gql(server, `mutation($input: LoginInput!) { login(input: $input) { accessToken } }`, { input: { email: SUPERADMIN_EMAIL, password: PASSWORD } });
+  const r = await gql(server, `mutation($input: LoginInput!) { login(input: $input) { accessToken refreshToken } }`, { input: { email: SUPERADMIN_EMAIL, password: PASSWORD } });
   if (!r.body.data?.login) throw new Error(`superadmin login failed: ${JSON.stringify(r.body)}`);
-  return r.body.data.login.accessToken;
+  return r.body.data.login;
+}
+
+/** Spends a refresh token: the session's next pair. */
+export async function refreshSession(server: { url: string }, refreshToken: string): Promise<TokenPair> {
+  const r = await gql(server, `mutation($t: String!) { refreshToken(refreshToken: $t) { accessToken refreshToken } }`, { t: refreshToken });
+  if (!r.body.data?.refreshToken) throw new Error(`refreshToken failed: ${JSON.stringify(r.body)}`);
+  return r.body.data.refreshToken;
 }
 
 export async function createProduct(server: { url: string }, opts: GqlOptions, sku: string, priceCents = 1000): Promise<string> {

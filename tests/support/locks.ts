@@ -26,6 +26,12 @@ export async function appBackendsWaitingOnLocks(owner: pg.Pool): Promise<number>
   return rows[0].n;
 }
 
+/** Backends in this database now waiting for a lock, whatever role they run as. */
+export async function backendsWaitingOnLocks(owner: pg.Pool): Promise<number> {
+  const { rows } = await owner.query(`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`);
+  return rows[0].n;
+}
+
 /** Polls until `count()` has stayed at one value for `stableMs` (at least `min`), and returns it. */
 export async function settledCount(count: () => Promise<number>, min: number, stableMs = 500, timeoutMs = 15_000): Promise<number> {
   const deadline = Date.now() + timeoutMs;

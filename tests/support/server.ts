@@ -1,9 +1,13 @@
 import { createClient, type Client, type FormattedExecutionResult as ExecutionResult } from 'graphql-ws';
+import type { Logger } from 'pino';
 import WebSocket from 'ws';
+import os from 'node:os';
+import path from 'node:path';
 import { PasswordHasher } from '../../src/auth/passwords.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import type { Options } from '@mikro-orm/postgresql';
 import { ProvisioningQueue, type ProvisioningOptions } from '../../src/jobs/provisioningQueue.js';
+import { LifecycleQueue } from '../../src/lifecycle/queue.js';
 import { createApp, type App } from '../../src/server/app.js';
 import { createLogger } from '../../src/server/logger.js';
 import { createOrm, type Orm, servingConnectionOptions } from '../../src/db/orm.js';
@@ -25,6 +29,8 @@ export const TEST_ENV: Readonly<Record<string, string>> = {
   ARGON2_TIME_COST: '1',
   RATE_LIMIT_PER_MINUTE: '0',
   TENANT_RATE_LIMIT_PER_MINUTE: '0',
+  // Archives of exports run through the API: never inside the project's own data directory.
+  EXPORT_DIR: path.join(os.tmpdir(), `tenantry-test-exports-${process.pid}`),
 };
 
 export interface TestServer {
@@ -33,6 +39,7 @@ export interface TestServer {
   readonly orm: Orm;
   readonly app: App;
   readonly queue: ProvisioningQueue;
+  readonly lifecycle: LifecycleQueue;
   readonly config: Config;
   readonly url: string;
   readonly wsUrl: string;
@@ -50,23 +57,30 @@ export interface TestServerOptions {
   readonly db?: TestDatabase;
   /** The password hasher (default: argon2id at the configuration's cost). */
   readonly passwords?: PasswordHasher;
+  /** The server's logger (default: pino at LOG_LEVEL, TEST_LOG_LEVEL or silent). */
+  readonly log?: Logger;
 }
 
 /** A real server on 127.0.0.1 with a random port, over its own test database. */
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const db = options.db ?? (await createTestDatabase());
   const config = loadConfig({ ...TEST_ENV, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', ...options.env });
-  const log = createLogger(config.logLevel);
+  const log = options.log ?? createLogger(config.logLevel);
   const orm = await createOrm(db.appUrl, { ...servingConnectionOptions(config.database), ...options.orm });
   const queue = await ProvisioningQueue.start(db.appUrl, orm, log, { baseDomain: BASE_DOMAIN, retryDelaySeconds: 1, ...options.provisioning });
-  if (options.worker ?? true) await queue.work();
-  const app = await createApp({ config, orm, appUrl: db.appUrl, jwtSecret: JWT_SECRET, log, provisioner: queue, passwords: options.passwords ?? new PasswordHasher(config.passwordHashing) });
+  const lifecycle = await LifecycleQueue.start(queue.boss, orm, log, { baseDomain: BASE_DOMAIN, exports: config.exports, retryDelaySeconds: 1 });
+  if (options.worker ?? true) {
+    await queue.work();
+    await lifecycle.work();
+  }
+  const app = await createApp({ config, orm, appUrl: db.appUrl, jwtSecret: JWT_SECRET, log, provisioner: queue, lifecycle, passwords: options.passwords ?? new PasswordHasher(config.passwordHashing) });
   const port = await app.listen(0, '127.0.0.1');
   return {
     db,
     orm,
     app,
     queue,
+    lifecycle,
     config,
     url: `http://127.0.0.1:${port}/graphql`,
     wsUrl: `ws://127.0.0.1:${port}/graphql`,
@@ -99,6 +113,18 @@ export async function gql<T = any>(server: { url: string }, query: string, varia
   if (options.tenant) headers['x-tenant-id'] = options.tenant;
   const response = await request(server.url, JSON.stringify({ query, variables }), headers, options.host);
   return { status: response.status, body: JSON.parse(response.text) };
+}
+
+/** GET /graphql with the operation in the query string, as urql sends queries by default. */
+export async function gqlGet<T = any>(server: { url: string }, query: string, variables: Record<string, unknown> = {}, options: GqlOptions = {}): Promise<GqlResponse<T> & { headers: Headers }> {
+  const url = new URL(server.url);
+  url.searchParams.set('query', query);
+  if (Object.keys(variables).length) url.searchParams.set('variables', JSON.stringify(variables));
+  const headers: Record<string, string> = { accept: 'application/graphql-response+json, application/json', ...options.headers };
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  if (options.tenant) headers['x-tenant-id'] = options.tenant;
+  const response = await fetch(url, { headers });
+  return { status: response.status, headers: response.headers, body: (await response.json()) as GqlResponse<T>['body'] };
 }
 
 /** The first error's code, or undefined. */

@@ -1,11 +1,13 @@
+import type { ApolloServerPlugin } from '@apollo/server';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PREPARATION_STEPS, type PreparationStep } from '../../src/jobs/prepareTenant.js';
+import type { OperationInput } from '../../src/server/pipeline.js';
 import type { RuntimeOptions } from '../../src/server/runtime.js';
 
 /**
- * Test-only knobs for provisioning, read from the environment by the test entry points
- * (tests/support/entry/server.ts and worker.ts: the production entries with these options injected).
- * They let tests drive real child processes into failures and crashes; production code never reads them.
+ * Test-only knobs, read from the environment by the test entry points (tests/support/entry/server.ts
+ * and worker.ts: the production entries with these options injected). They let tests drive real child
+ * processes into failures and crashes; production code never reads them.
  *
  * - TENANTRY_TEST_FAIL_PREPARATION=<slug-prefix>[:<attempts>][,…]: tenants whose slug starts with the
  *   prefix fail preparation (after their primary domain, before the order counter) on their first
@@ -15,6 +17,8 @@ import type { RuntimeOptions } from '../../src/server/runtime.js';
  * - TENANTRY_TEST_RETRY_LIMIT, TENANTRY_TEST_RETRY_DELAY_SECONDS: retries after the first attempt, and
  *   the first backoff (these apply when this process creates the queue or updates its settings at start).
  * - TENANTRY_TEST_SUPERVISE_SECONDS: how often pg-boss looks for jobs whose worker stopped heartbeating.
+ * - TENANTRY_TEST_KILL_AFTER_COMMIT=<operation name>: the server SIGKILLs itself once an operation of
+ *   that name has answered with data, before the answer is sent: its transaction has committed.
  */
 export function runtimeOptionsFromKnobs(env: NodeJS.ProcessEnv = process.env): RuntimeOptions {
   const extraSteps: PreparationStep[] = [];
@@ -30,7 +34,29 @@ export function runtimeOptionsFromKnobs(env: NodeJS.ProcessEnv = process.env): R
     superviseIntervalSeconds: intKnob(env, 'TENANTRY_TEST_SUPERVISE_SECONDS'),
     steps: [PREPARATION_STEPS[0], ...extraSteps, ...PREPARATION_STEPS.slice(1)],
   };
-  return { provisioning: Object.fromEntries(Object.entries(provisioning).filter(([, v]) => v !== undefined)) };
+  const killAfter = env.TENANTRY_TEST_KILL_AFTER_COMMIT;
+  return {
+    provisioning: Object.fromEntries(Object.entries(provisioning).filter(([, v]) => v !== undefined)),
+    plugins: killAfter ? [killAfterCommit(killAfter)] : [],
+  };
+}
+
+/**
+ * Kills the process (SIGKILL, nothing runs after it) between an operation's commit and its answer:
+ * Apollo calls `willSendResponse` after the pipeline's unit of work has committed, and before the
+ * transport writes a byte of the response. The client sees its connection reset.
+ */
+export function killAfterCommit(operationName: string): ApolloServerPlugin<OperationInput> {
+  return {
+    async requestDidStart() {
+      return {
+        async willSendResponse({ operation, response }) {
+          const answered = response.body.kind === 'single' && !!response.body.singleResult.data;
+          if (operation?.name?.value === operationName && answered) process.kill(process.pid, 'SIGKILL');
+        },
+      };
+    },
+  };
 }
 
 /** Fails tenants whose slug starts with `prefix`: their first `attempts` attempts (all if undefined). */

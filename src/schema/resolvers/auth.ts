@@ -65,7 +65,7 @@ export class AuthResolver {
           await em.flush();
           await ctx.services.provisioner.enqueue(em, tenantId);
           await publishStatus(em, tenant); // superadmins' all-tenants streams hear of the new tenant
-          return issueSession(em, ctx.services.jwtSecret, user);
+          return issueSession(em, ctx.services.tokens, user);
         }),
       { unique: { tenant_slug_unique: { message: 'This slug is taken', field: 'slug' } } },
     );
@@ -92,12 +92,12 @@ export class AuthResolver {
       throw unauthenticated(BAD_CREDENTIALS);
     }
     if (tenant && !tenant.isActive) throw tenantInactiveError();
-    return startSession(ctx.services.orm, ctx.services.jwtSecret, { id: user.id, tenantId: tenant?.id ?? null });
+    return startSession(ctx.services.orm, ctx.services.tokens, { id: user.id, tenantId: tenant?.id ?? null });
   }
 
   @Mutation(() => AuthPayloadType, { description: 'Spends the refresh token and returns a new pair.' })
   refreshToken(@Arg('refreshToken') refreshToken: string, @Ctx() ctx: RequestContext): Promise<Session> {
-    return rotateSession(ctx.services.orm, ctx.services.jwtSecret, refreshToken);
+    return rotateSession(ctx.services.orm, ctx.services.tokens, refreshToken);
   }
 
   @Mutation(() => Boolean, { description: 'Ends the session the refresh token belongs to.' })

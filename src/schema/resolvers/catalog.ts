@@ -37,7 +37,7 @@ export class CatalogResolver {
       orderBy: { sku: 'asc' },
       limit: first + 1,
     });
-    return toPage(rows, first, (p) => [p.sku], () => ctx.em.count(Product, where));
+    return toPage(rows, { first, after: args.after }, (p) => [p.sku], () => ctx.em.count(Product, where));
   }
 
   @Query(() => ProductType, { nullable: true })

@@ -73,7 +73,7 @@ async function newestFirstPage<T extends { id: string }>(
     limit: first + 1,
   })) as T[];
   const total = await em.count(entity, where);
-  return toPage(rows, first, (row) => [(row[at] as Date).toISOString(), row.id], async () => total);
+  return toPage(rows, { first, after: args.after }, (row) => [(row[at] as Date).toISOString(), row.id], async () => total);
 }
 
 /**

@@ -45,7 +45,7 @@ export class CustomerResolver {
     const where: FilterQuery<Customer> = search ? { $or: [{ name: { $ilike: likePattern(search) } }, { email: { $ilike: likePattern(search) } }] } : {};
     const page: FilterQuery<Customer> = after ? { $or: [{ name: { $gt: after[0] } }, { name: after[0], id: { $gt: after[1] } }] } : {};
     const rows = await findRows(ctx.em, Customer, { $and: [where, page] }, { orderBy: { name: 'asc', id: 'asc' }, limit: first + 1 });
-    return toPage(rows, first, (c) => [c.name, c.id], () => ctx.em.count(Customer, where));
+    return toPage(rows, { first, after: args.after }, (c) => [c.name, c.id], () => ctx.em.count(Customer, where));
   }
 
   @Query(() => CustomerType, { nullable: true })
@@ -70,7 +70,7 @@ export class CustomerResolver {
     const first = v.first(args.first, 20);
     const [before] = decodeCursor(args.after, ['int']) ?? [];
     const rows = await ctx.loaders.customerOrders(first + 1, before).load(customer.id);
-    return toPage(rows, first, (o) => [o.number], () => ctx.loaders.customerOrderCount.load(customer.id));
+    return toPage(rows, { first, after: args.after }, (o) => [o.number], () => ctx.loaders.customerOrderCount.load(customer.id));
   }
 }
 
@@ -86,7 +86,7 @@ export class OrderResolver {
       orderBy: { number: 'desc' },
       limit: first + 1,
     });
-    return toPage(rows, first, (o) => [o.number], () => ctx.em.count(Order, where));
+    return toPage(rows, { first, after: args.after }, (o) => [o.number], () => ctx.em.count(Order, where));
   }
 
   @Query(() => OrderType, { nullable: true })

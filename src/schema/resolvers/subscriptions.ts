@@ -3,7 +3,7 @@ import { Arg, ID, Resolver, Root, Subscription, type SubscribeResolverData } fro
 import type { Principal } from '../../auth/accessToken.js';
 import { currentPrincipal } from '../../context/currentState.js';
 import type { RequestContext } from '../../context/requestContext.js';
-import { TenantStatus } from '../../entities/Tenant.js';
+import { isGone, TenantStatus } from '../../entities/Tenant.js';
 import { Role } from '../../entities/User.js';
 import { AppError, notFound } from '../../errors.js';
 import { asPlatform } from '../../filters/platform.js';
@@ -128,6 +128,8 @@ async function watchOne(ctx: RequestContext, em: EntityManager, tenantId: string
     if (stale) return;
     last = stateKey(event);
     queue.push(toStatusEvent(event));
+    // An erased tenant's users are gone with it: their stream ends after telling them.
+    if (endOnDeactivation && isGone(event.status)) queue.end();
   });
 
   const resync = async () => {
@@ -159,7 +161,7 @@ async function watchOne(ctx: RequestContext, em: EntityManager, tenantId: string
       if (event.userId === watcher?.userId) queue.end();
       return;
     }
-    gate.offer(event);
+    if (event.type === 'status') gate.offer(event);
   }, tenantId);
 
   const ticket = gate.hold();
@@ -276,7 +278,7 @@ class SnapshotGate {
  * A push-to-pull bridge: events pushed by the bus, pulled by graphql-ws. The bus subscription is
  * released exactly once, however the stream ends (client stop, `end`, `fail`).
  */
-class EventQueue<T> {
+export class EventQueue<T> {
   private readonly items: T[] = [];
   private waiting?: { resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void };
   private done = false;

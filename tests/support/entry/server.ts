@@ -1,10 +1,7 @@
-import 'reflect-metadata';
-import { loadConfig } from '../../../src/config.js';
-import { createLogger } from '../../../src/server/logger.js';
-import { exitOnStartFailure, onShutdownSignals } from '../../../src/server/runtime.js';
-import { startServer } from '../../../src/server/start.js';
-import { runtimeOptionsFromKnobs } from '../testKnobs.js';
+import { launchServer } from '../../../src/server/launch.js';
 
-/** `npm start` as tests run it: the production server with the provisioning test knobs injected. */
-const config = loadConfig();
-startServer(config, runtimeOptionsFromKnobs()).then((server) => onShutdownSignals(createLogger(config.logLevel), server.stop), exitOnStartFailure);
+/**
+ * `npm start` as tests run it: the production server with the test knobs injected (loaded after
+ * launchServer has started tracing, when asked for: they import the ORM, which loads `pg`).
+ */
+await launchServer(async () => (await import('../testKnobs.js')).runtimeOptionsFromKnobs());
