@@ -1,16 +1,14 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import http from 'node:http';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { signAccessToken } from '../../src/auth/accessToken.js';
 import { loadConfig } from '../../src/config.js';
 import { migrate } from '../../src/db/database.js';
 import { Role } from '../../src/entities/User.js';
-import { freePort, ms, percentile, type BenchRow, type Scenario } from '../harness.js';
+import { ms, percentile, type BenchRow, type Scenario } from '../harness.js';
+import { buildProduction, startServerProcess } from '../production.js';
 
 const SECRET = 'bench-secret-bench-secret-bench-secret';
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const SAMPLES = Number(process.env.BENCH_NEIGHBOUR_SAMPLES ?? 200);
 const BURST = Number(process.env.BENCH_BURST ?? 200);
 
@@ -18,8 +16,8 @@ const V_QUERY = JSON.stringify({ query: '{ products(first: 1) { edges { node { s
 const BURST_QUERY = JSON.stringify({ query: '{ orders(first: 100) { edges { node { number totalCents customer { name } lines { quantity unitPriceCents product { name } } } } } }' });
 
 /**
- * Issue 8, items 3 and 9, on the real server (`npm start`'s entry point in a child process, production
- * mode, default limits, its own event loop), clients in this process:
+ * Issue 8, items 3 and 9, on the real server (the production build in a child process, default limits,
+ * its own event loop), clients in this process:
  *
  * - noisy neighbour: tenant V's `products(first: 1)`, one at a time, while tenant A floods (one mutation
  *   of 9 `createOrder`s × 1,000 lines, the most the complexity limit lets through, and 12 one-line
@@ -37,7 +35,8 @@ export const noisyNeighbourScenario: Scenario = {
     const ownerUrl = await bench.createDatabase('bench_neighbour');
     await migrate(ownerUrl);
     const seed = await seedTenants(ownerUrl);
-    const server = await startServerProcess(ownerUrl);
+    buildProduction();
+    const server = await startServerProcess({ DATABASE_URL: ownerUrl, JWT_SECRET: SECRET, LOG_LEVEL: 'error' }, { profileDir: process.env.BENCH_SERVER_PROF });
     const [a, v, b] = [client(server.port, '127.0.0.2', seed.a.token), client(server.port, '127.0.0.3', seed.v.token), client(server.port, '127.0.0.4', seed.b.token)];
     const probe = client(server.port, '127.0.0.5', '');
     const rows: BenchRow[] = [];
@@ -117,30 +116,6 @@ async function seedTenants(ownerUrl: string): Promise<{ a: Seeded; v: Seeded; b:
   }
 }
 
-/** `npm start` on `ownerUrl` in production mode, worker off; resolves once /readyz answers 200. */
-async function startServerProcess(ownerUrl: string): Promise<{ port: number; stop(): Promise<void> }> {
-  const port = await freePort();
-  const child: ChildProcess = spawn(process.execPath, [...(process.env.BENCH_SERVER_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_SERVER_PROF] : []), '--import', '@swc-node/register/esm-register', 'src/server/main.ts'], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, NODE_ENV: 'production', PORT: String(port), DATABASE_URL: ownerUrl, JWT_SECRET: SECRET, RUN_WORKER: 'false', LOG_LEVEL: 'error' },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const ready = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status === 200, () => false);
-    if (ready) break;
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error('the server did not become ready');
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  return {
-    port,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
 
 interface Answer {
   readonly status: number;

@@ -15,8 +15,14 @@ import { CustomerConnection, CustomerInput, CustomerType, OrderConnection, Order
 import * as v from '../validation.js';
 import { likePattern } from './catalog.js';
 
-/** Order lines per flush in `createOrder` (MikroORM inserts up to 300 rows per statement). */
-const LINES_PER_FLUSH = 100;
+/**
+ * Order lines per flush in `createOrder`. Each batch's entities and change sets are computed in one
+ * synchronous step, which every other request of the process waits behind: 100 lines held the event
+ * loop ~15–25 ms a step, and another tenant's read, which crosses the loop about five times, had p99
+ * ×3.1–3.5 of quiet under a flood of large orders; 25 lines, ×2.0–2.7 (bench/README.md, noisy
+ * neighbour). The price is more insert statements (40 for 1,000 lines), a round trip each.
+ */
+const LINES_PER_FLUSH = 25;
 
 @ArgsType()
 class PageArgs {
