@@ -12,7 +12,7 @@ import { inTenant } from '../../src/filters/inTenant.js';
 import { prepareTenant, publishStatus } from '../../src/jobs/prepareTenant.js';
 import { ProvisioningQueue } from '../../src/jobs/provisioningQueue.js';
 import { LifecycleQueue } from '../../src/lifecycle/queue.js';
-import { CHANNEL } from '../../src/jobs/tenantEvents.js';
+import { TENANT_EVENTS_CHANNEL as CHANNEL } from '../../src/jobs/sql.js';
 import { createApp } from '../../src/server/app.js';
 import { createLogger } from '../../src/server/logger.js';
 import { ms, percentile, type BenchRow, type Scenario } from '../harness.js';

@@ -4,6 +4,7 @@ import type { Orm } from '../db/orm.js';
 import { platformHostname } from '../domains/hostnames.js';
 import { Tenant, TenantStatus } from '../entities/Tenant.js';
 import { inTenant } from '../filters/inTenant.js';
+import { INSERT_ORDER_COUNTER, INSERT_PLATFORM_DOMAIN } from './sql.js';
 import { TenantEvents } from './tenantEvents.js';
 
 /**
@@ -29,12 +30,7 @@ export interface PreparationStep {
 const primaryDomain: PreparationStep = {
   name: 'primary-domain',
   async run(em, tenant, baseDomain) {
-    await em.execute(
-      `insert into "domain" (id, tenant_id, hostname, is_primary, is_active, verified_at, created_at)
-       values (gen_random_uuid(), ?, ?, not exists (select 1 from "domain" where tenant_id = ? and is_primary), true, now(), now())
-       on conflict do nothing`,
-      [tenant.id, platformHostname(tenant.slug, baseDomain), tenant.id],
-    );
+    await em.execute(INSERT_PLATFORM_DOMAIN, [tenant.id, platformHostname(tenant.slug, baseDomain), tenant.id]);
   },
 };
 
@@ -42,10 +38,7 @@ const primaryDomain: PreparationStep = {
 const orderCounter: PreparationStep = {
   name: 'order-counter',
   async run(em, tenant) {
-    await em.execute(
-      'insert into order_counter (tenant_id, id, last_number) values (?, gen_random_uuid(), 0) on conflict (tenant_id) do nothing',
-      [tenant.id],
-    );
+    await em.execute(INSERT_ORDER_COUNTER, [tenant.id]);
   },
 };
 

@@ -8,6 +8,7 @@ import { Tenant, TenantStatus } from '../entities/Tenant.js';
 import { inTenant } from '../filters/inTenant.js';
 import { JOB_SCHEMA } from '../migrations/Migration20261125001000JobQueue.js';
 import { failTenant, PREPARATION_STEPS, prepareTenant, type PreparationStep } from './prepareTenant.js';
+import { TENANT_BEING_FILLED, UNFINISHED_TENANTS } from './sql.js';
 import type { JobOutcome, Provisioner, ProvisioningStats, QueueDepth } from './provisioner.js';
 
 export const PREPARE_QUEUE = 'tenant-prepare';
@@ -149,7 +150,7 @@ export class ProvisioningQueue implements Provisioner, ProvisioningStats {
    */
   async recover(): Promise<number> {
     const em = this.orm.em.fork({ clear: true }) as EntityManager;
-    const candidates = await em.execute<{ id: string }[]>(`select id from tenant where status in (?, ?)`, [TenantStatus.PENDING, TenantStatus.PREPARING]);
+    const candidates = await em.execute<{ id: string }[]>(UNFINISHED_TENANTS);
     let enqueued = 0;
     for (const { id } of candidates) {
       // In the tenant's own scope: its migration checkpoints are under RLS.
@@ -157,10 +158,7 @@ export class ProvisioningQueue implements Provisioner, ProvisioningStats {
         // A tenant with migration or import checkpoints is being filled by the schema migrator (src/migrate)
         // or import-tenant (src/lifecycle), which own its lifecycle: "preparing" it here would serve it
         // READY and half-copied.
-        const [{ migrating }] = await tx.execute<{ migrating: boolean }[]>(
-          'select exists (select 1 from migration_checkpoint where tenant_id = ?) or exists (select 1 from tenant_import_checkpoint where tenant_id = ?) as migrating',
-          [id, id],
-        );
+        const [{ migrating }] = await tx.execute<{ migrating: boolean }[]>(TENANT_BEING_FILLED, [id, id]);
         if (migrating) return false;
         const tenant = await tx.findOne(Tenant, id, { lockMode: LockMode.PESSIMISTIC_WRITE });
         if (!tenant || (tenant.status !== TenantStatus.PENDING && tenant.status !== TenantStatus.PREPARING)) return false;

@@ -2,9 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { TenantStatus } from '../entities/Tenant.js';
-
-/** Postgres channel carrying tenant events between processes. */
-export const CHANNEL = 'tenantry_tenant_events';
+import { LISTEN_TENANT_EVENTS, NOTIFY_TENANT_EVENT, PING, TENANT_EVENTS_CHANNEL } from './sql.js';
 
 export interface TenantStatusChange {
   readonly type: 'status';
@@ -92,11 +90,7 @@ export class TenantEvents {
 
   /** Queues the event in `em`'s transaction: listeners everywhere hear it when (and if) it commits. */
   static async publish(em: EntityManager, event: TenantEvent): Promise<void> {
-    await em.execute(
-      `select pg_notify(?, (?::jsonb || jsonb_build_object('xid', pg_current_xact_id()::text))::text)`,
-      [CHANNEL, JSON.stringify(event)],
-      'run',
-    );
+    await em.execute(NOTIFY_TENANT_EVENT, [TENANT_EVENTS_CHANNEL, JSON.stringify(event)], 'run');
   }
 
   /**
@@ -147,7 +141,7 @@ export class TenantEvents {
   private async connect(isReconnect: boolean, attempt = 0): Promise<void> {
     const client = new pg.Client({ connectionString: this.url, keepAlive: true, keepAliveInitialDelayMillis: 10_000 });
     client.on('notification', (msg) => {
-      if (msg.channel !== CHANNEL || !msg.payload) return;
+      if (msg.channel !== TENANT_EVENTS_CHANNEL || !msg.payload) return;
       let event: TenantEvent;
       try {
         event = JSON.parse(msg.payload) as TenantEvent;
@@ -170,7 +164,7 @@ export class TenantEvents {
     client.on('end', () => onLost());
     try {
       await client.connect();
-      await client.query(`listen ${CHANNEL}`);
+      await client.query(LISTEN_TENANT_EVENTS);
     } catch (err) {
       await client.end().catch(() => undefined);
       if (!isReconnect) throw err;
@@ -193,7 +187,7 @@ export class TenantEvents {
 
   private ping(client: pg.Client, onLost: (err?: Error) => void): void {
     const timeout = setTimeout(() => onLost(new Error('tenant event connection did not answer a probe')), this.pingTimeoutMs);
-    client.query('select 1').then(
+    client.query(PING).then(
       () => clearTimeout(timeout),
       (err: Error) => {
         clearTimeout(timeout);

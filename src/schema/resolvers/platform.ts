@@ -12,6 +12,7 @@ import { TenantEvents } from '../../jobs/tenantEvents.js';
 import { requireSuperadmin } from '../guards.js';
 import { decodeCursor, type Page, toPage } from '../pagination.js';
 import { AuditEventConnection, TenantConnection, TenantReportType, TenantType } from '../types.js';
+import { TENANT_REPORT } from '../sql.js';
 import * as v from '../validation.js';
 
 @ArgsType()
@@ -111,21 +112,7 @@ export class PlatformResolver {
   ): Promise<TenantReportRow[]> {
     const actor = requireSuperadmin(ctx);
     return asPlatform(ctx.services.orm, { action: 'tenant.report', actorId: actor.userId }, async (em) => {
-      // One set-based statement for all tenants: per-tenant aggregates joined onto the tenant list.
-      const rows = await em.execute<Record<string, unknown>[]>(
-        `select t.*, coalesce(c.n, 0)::int as report_customers, coalesce(o.n, 0)::int as report_orders,
-                coalesce(o.revenue, 0)::bigint as report_revenue, o.last_at as report_last_order_at
-           from tenant t
-           left join (select tenant_id, count(*) as n from customer group by tenant_id) c on c.tenant_id = t.id
-           left join (select tenant_id, count(*) as n, sum(total_cents) as revenue, max(created_at) as last_at
-                        from "order"
-                       where status <> 'CANCELLED'
-                         and (?::timestamptz is null or created_at >= ?::timestamptz)
-                         and (?::timestamptz is null or created_at < ?::timestamptz)
-                       group by tenant_id) o on o.tenant_id = t.id
-          order by t.created_at desc, t.id desc`,
-        [from ?? null, from ?? null, to ?? null, to ?? null],
-      );
+      const rows = await em.execute<Record<string, unknown>[]>(TENANT_REPORT, [from ?? null, from ?? null, to ?? null, to ?? null]);
       return rows.map((row) => ({
         tenant: tenantFromRow(row),
         customers: Number(row.report_customers),

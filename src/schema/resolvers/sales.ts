@@ -12,6 +12,7 @@ import { mutate } from '../mutate.js';
 import { decodeCursor, type Page, toPage } from '../pagination.js';
 import { type CustomerRow, findRows, type OrderLineRow, type OrderRow, type ProductRow } from '../rows.js';
 import { CustomerConnection, CustomerInput, CustomerType, OrderConnection, OrderInput, OrderLineType, OrderType, ProductType } from '../types.js';
+import { NEXT_ORDER_NUMBER } from '../sql.js';
 import * as v from '../validation.js';
 import { likePattern } from './catalog.js';
 
@@ -176,11 +177,6 @@ export class OrderLineResolver {
  * ends, so concurrent orders queue here, and a rolled-back order hands its number back.
  */
 async function nextOrderNumber(em: Parameters<Parameters<typeof mutate>[1]>[0]): Promise<number> {
-  const [row] = await em.execute<{ last_number: number }[]>(
-    `insert into order_counter (tenant_id, id, last_number) values (?, gen_random_uuid(), 1)
-     on conflict (tenant_id) do update set last_number = order_counter.last_number + 1
-     returning last_number`,
-    [requireScopedTenantId('order number')],
-  );
+  const [row] = await em.execute<{ last_number: number }[]>(NEXT_ORDER_NUMBER, [requireScopedTenantId('order number')]);
   return row.last_number;
 }

@@ -11,6 +11,7 @@ import { Snapshot } from '../../jobs/snapshot.js';
 import type { TenantEvent, TenantResync, TenantStatusChange } from '../../jobs/tenantEvents.js';
 import { requireUser } from '../guards.js';
 import { TenantStatusEventType } from '../types.js';
+import { CURRENT_SNAPSHOT, TENANT_STATUS, TENANT_STATUS_CANDIDATES } from '../sql.js';
 import * as v from '../validation.js';
 
 interface StatusEvent {
@@ -80,11 +81,9 @@ interface StatusRow {
   snap: string;
 }
 
-const SNAPSHOT_COLUMNS = 'id, status, status_error, is_active, pg_current_snapshot()::text as snap';
-
 /** The tenant's status and the snapshot it was read in (one statement: one snapshot). */
 async function readOne(em: EntityManager, tenantId: string): Promise<{ row: StatusRow; snapshot: Snapshot } | null> {
-  const [row] = await em.execute<StatusRow[]>(`select ${SNAPSHOT_COLUMNS} from tenant where id = ?`, [tenantId]);
+  const [row] = await em.execute<StatusRow[]>(TENANT_STATUS, [tenantId]);
   return row ? { row, snapshot: Snapshot.parse(row.snap) } : null;
 }
 
@@ -94,14 +93,9 @@ async function readOne(em: EntityManager, tenantId: string): Promise<{ row: Stat
  * `since`. With the snapshot of the statement when at least one row came back.
  */
 async function readCandidates(em: EntityManager, ids: string[], since: Date | null): Promise<{ rows: StatusRow[]; snapshot?: Snapshot }> {
-  const rows = await em.execute<StatusRow[]>(
-    `select ${SNAPSHOT_COLUMNS} from tenant
-      where status <> 'READY' or id = any(?::uuid[]) or created_at >= ?::timestamptz
-      order by created_at, id`,
-    [`{${ids.join(',')}}`, since],
-  );
+  const rows = await em.execute<StatusRow[]>(TENANT_STATUS_CANDIDATES, [`{${ids.join(',')}}`, since]);
   if (rows.length > 0) return { rows, snapshot: Snapshot.parse(rows[0].snap) };
-  const [{ snap }] = await em.execute<{ snap: string }[]>('select pg_current_snapshot()::text as snap');
+  const [{ snap }] = await em.execute<{ snap: string }[]>(CURRENT_SNAPSHOT);
   return { rows, snapshot: Snapshot.parse(snap) };
 }
 

@@ -1,0 +1,48 @@
+/**
+ * The SQL the GraphQL layer sends itself, where MikroORM's queries do not fit: set-based reads and
+ * counters. `?` placeholders (MikroORM's `em.execute`). Each runs in the unit of work's transaction, in
+ * the tenant's scope (RLS on; the statement also names the tenant where it writes) or, for platform
+ * reads, through `asPlatform`.
+ */
+
+/**
+ * Takes the tenant's next order number: the counter row's update holds its lock until the order's
+ * transaction ends. Params: tenant id.
+ */
+export const NEXT_ORDER_NUMBER = `insert into order_counter (tenant_id, id, last_number) values (?, gen_random_uuid(), 1)
+  on conflict (tenant_id) do update set last_number = order_counter.last_number + 1
+  returning last_number`;
+
+/**
+ * Every tenant with its customers, and its orders, revenue and last order over [from, to) with
+ * CANCELLED left out: per-tenant aggregates joined onto the tenant list in one statement.
+ * Params: from, from, to, to (each may be null: no bound).
+ */
+export const TENANT_REPORT = `select t.*, coalesce(c.n, 0)::int as report_customers, coalesce(o.n, 0)::int as report_orders,
+       coalesce(o.revenue, 0)::bigint as report_revenue, o.last_at as report_last_order_at
+  from tenant t
+  left join (select tenant_id, count(*) as n from customer group by tenant_id) c on c.tenant_id = t.id
+  left join (select tenant_id, count(*) as n, sum(total_cents) as revenue, max(created_at) as last_at
+               from "order"
+              where status <> 'CANCELLED'
+                and (?::timestamptz is null or created_at >= ?::timestamptz)
+                and (?::timestamptz is null or created_at < ?::timestamptz)
+              group by tenant_id) o on o.tenant_id = t.id
+ order by t.created_at desc, t.id desc`;
+
+/** A tenant's status with the snapshot the statement read it in. */
+const STATUS_COLUMNS = 'id, status, status_error, is_active, pg_current_snapshot()::text as snap';
+
+/** One tenant's status and snapshot. Params: tenant id. */
+export const TENANT_STATUS = `select ${STATUS_COLUMNS} from tenant where id = ?`;
+
+/**
+ * The tenants an all-tenants status stream must (re)check: every one not READY, the given ids, those
+ * created since a time. Params: ids as a uuid array literal, since (may be null).
+ */
+export const TENANT_STATUS_CANDIDATES = `select ${STATUS_COLUMNS} from tenant
+  where status <> 'READY' or id = any(?::uuid[]) or created_at >= ?::timestamptz
+  order by created_at, id`;
+
+/** The current snapshot, when no row carried one. */
+export const CURRENT_SNAPSHOT = 'select pg_current_snapshot()::text as snap';
