@@ -1,11 +1,11 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import http from 'node:http';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { migrate } from '../../src/db/database.js';
 import { freePort, median, ms, type BenchRow, type Scenario } from '../harness.js';
+import { buildProduction, ROOT } from '../production.js';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const NODE = path.join(ROOT, 'node_modules/.bin/node');
 const RUNS = Number(process.env.BENCH_STARTUP_RUNS ?? 7);
 /** Issue 11's budget for the production start, spawn to /readyz. */
@@ -30,8 +30,7 @@ export const startupScenario: Scenario = {
   async run(bench) {
     const ownerUrl = await bench.createDatabase('bench_startup');
     await migrate(ownerUrl);
-    const build = spawnSync(NODE, ['scripts/build.ts', '--if-stale'], { cwd: ROOT, encoding: 'utf8' });
-    if (build.status !== 0) throw new Error(`build failed: ${build.stderr}`);
+    buildProduction();
     const env = { NODE_ENV: 'production', DATABASE_URL: ownerUrl, JWT_SECRET: 'bench-secret-bench-secret-bench-secret', LOG_LEVEL: 'warn' };
     await timeToReady(STARTS.built, env); // warm the file cache; the database's app login is set
 

@@ -1,17 +1,14 @@
-import { spawn, spawnSync } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { signAccessToken } from '../../src/auth/accessToken.js';
 import { loadConfig } from '../../src/config.js';
 import { migrate } from '../../src/db/database.js';
 import { Role } from '../../src/entities/User.js';
-import { freePort, median, ms, percentile, type BenchRow, type Scenario } from '../harness.js';
+import { median, ms, percentile, type BenchRow, type Scenario } from '../harness.js';
+import { buildProduction, startServerProcess } from '../production.js';
 import { seedTenant, sender } from './oneTenant.js';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
-const NODE = path.join(ROOT, 'node_modules/.bin/node');
 const SECRET = 'bench-secret-bench-secret-bench-secret';
 /** Requests per server and operation. */
 const SAMPLES = Number(process.env.BENCH_TRACING_SAMPLES ?? 1000);
@@ -32,14 +29,13 @@ export const tracingScenario: Scenario = {
   async run(bench) {
     const ownerUrl = await bench.createDatabase('bench_tracing');
     await migrate(ownerUrl);
-    const build = spawnSync(NODE, ['scripts/build.ts', '--if-stale'], { cwd: ROOT, encoding: 'utf8' });
-    if (build.status !== 0) throw new Error(`build failed: ${build.stderr}`);
+    buildProduction();
     const seed = await seedTenant(ownerUrl);
     const token = signAccessToken({ secret: SECRET, lifetimes: loadConfig({}).tokenLifetimes }, { id: seed.userId, role: Role.ADMIN, tenantId: seed.tenantId }).token;
     const sink = await startSink();
     const env = { NODE_ENV: 'production', DATABASE_URL: ownerUrl, JWT_SECRET: SECRET, BASE_DOMAIN: 'bench.test', LOG_LEVEL: 'warn', RUN_WORKER: 'false', RATE_LIMIT_PER_MINUTE: '0', TENANT_RATE_LIMIT_PER_MINUTE: '0' };
-    const off = await startBuilt(env);
-    const on = await startBuilt({ ...env, OTEL_EXPORTER_OTLP_ENDPOINT: sink.url });
+    const off = await startServerProcess(env);
+    const on = await startServerProcess({ ...env, OTEL_EXPORTER_OTLP_ENDPOINT: sink.url });
     const rows: BenchRow[] = [];
     try {
       for (const op of OPERATIONS) {
@@ -73,27 +69,6 @@ export const tracingScenario: Scenario = {
     return rows;
   },
 };
-
-/** `node dist/server/main.js` with `env`, once /readyz answers 200. */
-async function startBuilt(env: Record<string, string>): Promise<{ port: number; stop(): Promise<void> }> {
-  const port = await freePort();
-  const child = spawn(NODE, ['dist/server/main.js'], { cwd: ROOT, env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env, PORT: String(port) }, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (c) => (stderr += c));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const stop = async () => {
-    child.kill('SIGTERM');
-    await exited;
-  };
-  for (const deadline = performance.now() + 60_000; ; await new Promise((r) => setTimeout(r, 50))) {
-    const status = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status, () => undefined);
-    if (status === 200) return { port, stop };
-    if (child.exitCode !== null || performance.now() > deadline) {
-      await stop();
-      throw new Error(`server not ready (exit ${child.exitCode}): ${stderr}`);
-    }
-  }
-}
 
 /** An OTLP/HTTP endpoint that accepts and discards every export. */
 async function startSink() {
