@@ -150,8 +150,10 @@ export async function currentIdentity(services: Services, identity: RequestIdent
  * Runs one operation as one unit of work. With a tenant: `inTenant` (filter scope, RLS setting, one
  * transaction), whose first round trip also reads the tenant and the caller as they are now
  * (`currentState`: the request fails there if either may not act). Without: a `plainContext`.
+ * `readOnly`: the transaction is opened `read only` (Postgres refuses any write in it), and its commit
+ * travels with the connection's next message (src/db/pgClient.ts).
  */
-export function runUnitOfWork<T>(services: Services, identity: RequestIdentity, fn: (ctx: RequestContext) => Promise<T>): Promise<T> {
+export function runUnitOfWork<T>(services: Services, identity: RequestIdentity, fn: (ctx: RequestContext) => Promise<T>, options: { readonly readOnly?: boolean } = {}): Promise<T> {
   const log = requestLogger(services, identity);
   const question = stateQuestion(identity);
   if (!question) return fn(plainContext(services, identity, null, log));
@@ -168,6 +170,6 @@ export function runUnitOfWork<T>(services: Services, identity: RequestIdentity, 
         em.clear();
       }
     },
-    { opening: currentStateRead(question) },
+    { opening: currentStateRead(question), readOnly: options.readOnly },
   );
 }
