@@ -91,8 +91,9 @@ export async function identify(services: Services, input: { requestId?: string; 
       authError = err as AppError;
     }
   }
-  const em = services.orm.em.fork({ clear: true }) as EntityManager;
-  const { tenantId, error, named, namedError } = await resolveTenant(em, principal, input.hints, services.config.baseDomain);
+  // An EntityManager only for a lookup: a token that names its tenant needs none here.
+  const forkEm = () => services.orm.em.fork({ clear: true }) as EntityManager;
+  const { tenantId, error, named, namedError } = await resolveTenant(forkEm, principal, input.hints, services.config.baseDomain);
   return { requestId, principal, authError, tenantId, tenantError: error, namedTenant: named, namedTenantError: namedError, hints: input.hints, address: input.address };
 }
 

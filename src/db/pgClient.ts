@@ -3,8 +3,12 @@ import pg from 'pg';
 /** What `begin`, `commit` and `rollback` answer when nothing had to be sent. */
 const answered = (command: string): pg.QueryResult => ({ command, rowCount: null, oid: 0, fields: [], rows: [] });
 
-/** How Kysely opens a transaction: `begin`, or `start transaction` with an isolation level or access mode. */
-const opensTransaction = (text: string) => text === 'begin' || text.startsWith('start transaction');
+/**
+ * How Kysely opens a transaction: `begin`, or `start transaction` with an isolation level or access mode
+ * (at most 57 characters). The length is tested first: it is known without reading a statement that was
+ * built by concatenation, which `startsWith` would first copy into one string.
+ */
+const opensTransaction = (text: string) => text === 'begin' || (text.length <= 64 && text.startsWith('start transaction'));
 
 /**
  * The Postgres client of every MikroORM pool (`driverOptions.Client`): `begin` travels with the
