@@ -17,9 +17,20 @@ export interface StateQuestion {
   readonly namedError: AppError | null;
 }
 
+/**
+ * The request's tenant as its unit of work read it first: its status at once (every data resolver checks
+ * it), its entity only when something asks for it (mapping the row into the EntityManager costs more
+ * than most reads that follow it).
+ */
+export interface OpenedTenant {
+  readonly status: TenantStatus;
+  /** The tenant entity, mapped into the unit of work's EntityManager on each call: call it once. */
+  entity(): Tenant;
+}
+
 /** The request's tenant and caller as they are at the start of its unit of work. */
 export interface CurrentState {
-  readonly tenant: Tenant;
+  readonly tenant: OpenedTenant;
   /** The caller with their current role; null for anonymous callers. */
   readonly principal: Principal | null;
 }
@@ -66,7 +77,7 @@ export function currentState(em: EntityManager, question: StateQuestion, rows: R
   if (namedId !== null && namedId !== question.tenantId) throw new AppError('TENANT_MISMATCH', 'This token belongs to another tenant');
   if (!row.is_active) throw new AppError('TENANT_INACTIVE', 'This tenant has been deactivated');
   const { caller_role: _role, caller_active: _active, named_tenant_id: _named, ...tenantRow } = row;
-  return { tenant: em.map(Tenant, tenantRow), principal: principal && callerNow(principal, row) };
+  return { tenant: { status: row.status as TenantStatus, entity: () => em.map(Tenant, tenantRow) }, principal: principal && callerNow(principal, row) };
 }
 
 /**

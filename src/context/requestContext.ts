@@ -6,7 +6,7 @@ import type { PasswordHasher } from '../auth/passwords.js';
 import type { Config } from '../config.js';
 import type { Orm } from '../db/orm.js';
 import type { DnsChallenge } from '../domains/dnsChallenge.js';
-import type { Tenant } from '../entities/Tenant.js';
+import type { Tenant, TenantStatus } from '../entities/Tenant.js';
 import { Role } from '../entities/User.js';
 import { AppError } from '../errors.js';
 import { inTenant } from '../filters/inTenant.js';
@@ -14,7 +14,7 @@ import type { TenantEvents } from '../jobs/tenantEvents.js';
 import type { Provisioner } from '../jobs/provisioner.js';
 import type { LifecycleJobs } from '../lifecycle/queue.js';
 import { createLoaders, type Loaders } from '../schema/loaders.js';
-import { currentState, currentStateRead } from './currentState.js';
+import { currentState, currentStateRead, type OpenedTenant } from './currentState.js';
 import { resolveTenant, type TenantHints, type TenantName } from './resolveTenant.js';
 
 /** Process-wide collaborators a request can use. */
@@ -57,8 +57,13 @@ export interface RequestIdentity {
 }
 
 export interface RequestContext extends RequestIdentity {
-  /** The request's tenant as its unit of work read it first; null without one (and outside a unit of work). */
+  /**
+   * The request's tenant as its unit of work read it first; null without one (and outside a unit of
+   * work). Mapped into `em` when first read: most operations need only `tenantStatus`.
+   */
   readonly tenant: Tenant | null;
+  /** `tenant`'s status, without mapping the entity. */
+  readonly tenantStatus: TenantStatus | null;
   readonly services: Services;
   readonly log: Logger;
   /** The unit of work's EntityManager: tenant-scoped (filter + RLS) when `tenant` is set. */
@@ -86,8 +91,9 @@ export async function identify(services: Services, input: { requestId?: string; 
       authError = err as AppError;
     }
   }
-  const em = services.orm.em.fork({ clear: true }) as EntityManager;
-  const { tenantId, error, named, namedError } = await resolveTenant(em, principal, input.hints, services.config.baseDomain);
+  // An EntityManager only for a lookup: a token that names its tenant needs none here.
+  const forkEm = () => services.orm.em.fork({ clear: true }) as EntityManager;
+  const { tenantId, error, named, namedError } = await resolveTenant(forkEm, principal, input.hints, services.config.baseDomain);
   return { requestId, principal, authError, tenantId, tenantError: error, namedTenant: named, namedTenantError: namedError, hints: input.hints, address: input.address };
 }
 
@@ -96,10 +102,24 @@ export function requestLogger(services: Services, identity: RequestIdentity): Lo
   return services.log.child({ requestId: identity.requestId, tenantId: identity.tenantId ?? undefined, userId: identity.principal?.userId });
 }
 
-function contextOf(services: Services, identity: RequestIdentity, tenant: Tenant | null, log: Logger, em: EntityManager): RequestContext {
+function contextOf(services: Services, identity: RequestIdentity, tenant: OpenedTenant | null, log: Logger, em: EntityManager): RequestContext {
   const superadmin = identity.principal?.role === Role.SUPERADMIN ? { orm: services.orm, actorId: identity.principal.userId } : undefined;
-  return { ...identity, tenant, services, log, em, loaders: createLoaders(em, superadmin) };
+  let entity: Tenant | undefined;
+  return {
+    ...identity,
+    get tenant() {
+      return tenant && (entity ??= tenant.entity());
+    },
+    tenantStatus: tenant?.status ?? null,
+    services,
+    log,
+    em,
+    loaders: createLoaders(em, superadmin),
+  };
 }
+
+/** A tenant entity read already, as a context takes it. */
+const opened = (tenant: Tenant): OpenedTenant => ({ status: tenant.status, entity: () => tenant });
 
 /**
  * A context outside any transaction and tenant scope: tenant-owned data is unreachable (filter and RLS
@@ -107,7 +127,7 @@ function contextOf(services: Services, identity: RequestIdentity, tenant: Tenant
  * for subscriptions, which outlive any transaction (with the tenant `currentIdentity` read).
  */
 export function plainContext(services: Services, identity: RequestIdentity, tenant: Tenant | null = null, log = requestLogger(services, identity)): RequestContext {
-  return contextOf(services, identity, tenant, log, services.orm.em.fork({ clear: true }) as EntityManager);
+  return contextOf(services, identity, tenant && opened(tenant), log, services.orm.em.fork({ clear: true }) as EntityManager);
 }
 
 /** The request's tenant id with what its opening read needs; null when the request acts in no tenant. */
@@ -124,15 +144,17 @@ export async function currentIdentity(services: Services, identity: RequestIdent
   const question = stateQuestion(identity);
   if (!question) return { identity, tenant: null };
   const state = await inTenant(services.orm, question.tenantId, async (em, rows) => currentState(em, question, rows), { opening: currentStateRead(question) });
-  return { identity: { ...identity, principal: state.principal }, tenant: state.tenant };
+  return { identity: { ...identity, principal: state.principal }, tenant: state.tenant.entity() };
 }
 
 /**
  * Runs one operation as one unit of work. With a tenant: `inTenant` (filter scope, RLS setting, one
  * transaction), whose first round trip also reads the tenant and the caller as they are now
  * (`currentState`: the request fails there if either may not act). Without: a `plainContext`.
+ * `readOnly`: the transaction is opened `read only` (Postgres refuses any write in it), and its commit
+ * travels with the connection's next message (src/db/pgClient.ts).
  */
-export function runUnitOfWork<T>(services: Services, identity: RequestIdentity, fn: (ctx: RequestContext) => Promise<T>): Promise<T> {
+export function runUnitOfWork<T>(services: Services, identity: RequestIdentity, fn: (ctx: RequestContext) => Promise<T>, options: { readonly readOnly?: boolean } = {}): Promise<T> {
   const log = requestLogger(services, identity);
   const question = stateQuestion(identity);
   if (!question) return fn(plainContext(services, identity, null, log));
@@ -149,6 +171,6 @@ export function runUnitOfWork<T>(services: Services, identity: RequestIdentity, 
         em.clear();
       }
     },
-    { opening: currentStateRead(question) },
+    { opening: currentStateRead(question), readOnly: options.readOnly },
   );
 }

@@ -57,14 +57,14 @@ const TENANT_REF = /^[A-Za-z0-9-]{1,64}$/;
  * work's first round trip. Superadmins and anonymous callers get the tenant named by (2) or (3), if any,
  * looked up here (its state, again, is read as its unit of work opens).
  */
-export async function resolveTenant(em: EntityManager, principal: Principal | null, hints: TenantHints, baseDomain: string): Promise<TenantResolution> {
+export async function resolveTenant(forkEm: () => EntityManager, principal: Principal | null, hints: TenantHints, baseDomain: string): Promise<TenantResolution> {
   const named = tenantNameOf(hints, baseDomain);
   if (principal?.tenantId) {
     return named instanceof AppError
       ? { tenantId: principal.tenantId, error: null, named: null, namedError: named }
       : { tenantId: principal.tenantId, error: null, named, namedError: null };
   }
-  const { tenant, error } = await tenantNamedBy(em, hints, baseDomain);
+  const { tenant, error } = await tenantNamedBy(forkEm(), hints, baseDomain);
   return { tenantId: tenant?.id ?? null, error, named: null, namedError: null };
 }
 

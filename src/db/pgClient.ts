@@ -4,29 +4,54 @@ import pg from 'pg';
 const answered = (command: string): pg.QueryResult => ({ command, rowCount: null, oid: 0, fields: [], rows: [] });
 
 /**
+ * How Kysely opens a transaction: `begin`, or `start transaction` with an isolation level or access mode
+ * (at most 57 characters). The length is tested first: it is known without reading a statement that was
+ * built by concatenation, which `startsWith` would first copy into one string.
+ */
+const opensTransaction = (text: string) => text === 'begin' || (text.length <= 64 && text.startsWith('start transaction'));
+
+/**
  * The Postgres client of every MikroORM pool (`driverOptions.Client`): `begin` travels with the
- * statement that follows it, in one message and one round trip.
+ * statement that follows it, in one message and one round trip, and a read-only transaction's `commit`
+ * with the connection's next message.
  *
  * MikroORM opens a transaction by sending `begin` (through Kysely) and waiting for its answer before it
  * sends the transaction's first statement: a round trip in which Postgres does nothing, and a socket
  * write that costs the process more CPU than the statement's own work (in the api bench profile,
- * writes to Postgres were a fifth of all CPU). Here `begin` is only noted, answered at once, and sent
- * as the prefix of the next statement: `begin; <statement>` as one simple-query message, which
- * Postgres runs in order, so the statement runs inside the transaction exactly as before. A
- * transaction that sends nothing before its `commit` or `rollback` sends nothing at all.
+ * writes to Postgres were a fifth of all CPU). Here `begin` (or `start transaction …`) is only noted,
+ * answered at once, and sent as the prefix of the next statement: `begin; <statement>` as one
+ * simple-query message, which Postgres runs in order, so the statement runs inside the transaction
+ * exactly as before. A transaction that sends nothing before its `commit` or `rollback` sends nothing.
  *
- * Only a statement sent as text without parameters can carry it (MikroORM inlines its values, so that
- * is every one); anything else (parameters, a cursor) gets `begin` queued ahead of it on its own, as
+ * The `commit` of a transaction opened `read only` is answered at once too, and sent as the prefix of
+ * whatever the connection sends next (`commit; begin; <statement>`: the next holder's first message), or
+ * on its own at the next turn of the event loop when nothing is sent before then (setImmediate: under
+ * load the next unit of work takes the connection before that; idle, it is not left inside a
+ * transaction). Postgres refuses every write in a read-only transaction, so the request's answer leaves
+ * before its `commit` only when there is nothing that `commit` could make durable, no lock it could
+ * release but a snapshot's, and nothing it could fail on; each turn it is saved is one socket write less.
+ *
+ * Only a statement sent as text without parameters can carry them (MikroORM inlines its values, so that
+ * is every one); anything else (parameters, a cursor) gets them queued ahead of it on their own, as
  * before. A simple query of several statements answers with its last statement's result (what `pg`
  * returns as an array, and Kysely would read as no rows), which also lets a caller send a statement
  * whose result it does not need ahead of one whose result it does (src/filters/inTenant.ts).
  */
 export class DeferredBeginClient extends pg.Client {
-  #beginPending = false;
+  /** The `begin` (or `start transaction …`) not sent yet. */
+  #begin: string | null = null;
+  /** The open transaction was opened `read only`. */
+  #readOnly = false;
+  /** A read-only transaction's `commit`, not sent yet. */
+  #commitPending = false;
 
-  /** Forgets a `begin` that nothing followed (the pool calls it on every checkout: nothing was sent). */
+  /**
+   * Forgets a `begin` that nothing followed (the pool calls it on every checkout: nothing was sent). A
+   * pending `commit` stays: it still goes out ahead of the next holder's first statement.
+   */
   resetDeferredBegin(): void {
-    this.#beginPending = false;
+    this.#begin = null;
+    this.#readOnly = false;
   }
 
   // The overloads of pg's `query` (callbacks, submittables, config objects) pass through unchanged.
@@ -34,24 +59,48 @@ export class DeferredBeginClient extends pg.Client {
   override query(config: any, values?: any, callback?: any): any {
     const plainText = typeof config === 'string' && (values === undefined || (Array.isArray(values) && values.length === 0)) && callback === undefined;
     if (!plainText) {
-      if (this.#beginPending) {
-        this.#beginPending = false;
-        // Queued first, so it runs first; its failure (a dead connection) fails what follows it too.
-        super.query('begin').catch(() => undefined);
-      }
+      // Queued first, so they run first; their failure (a dead connection) fails what follows them too.
+      const prefix = this.#takePrefix();
+      if (prefix) super.query(prefix).catch(() => undefined);
       return super.query(config, values, callback);
     }
     const text = config as string;
-    if (!this.#beginPending) {
-      if (text === 'begin') {
-        this.#beginPending = true;
+    if (this.#begin === null) {
+      if (opensTransaction(text)) {
+        this.#begin = text;
+        this.#readOnly = text.endsWith(' read only');
         return Promise.resolve(answered('BEGIN'));
       }
-      return lastResult(super.query(text));
+      if (text === 'commit' && this.#readOnly) {
+        this.#readOnly = false;
+        this.#commitPending = true;
+        setImmediate(() => this.#flushCommit());
+        return Promise.resolve(answered('COMMIT'));
+      }
+      if (text === 'commit' || text === 'rollback') this.#readOnly = false;
+    } else if (text === 'commit' || text === 'rollback') {
+      this.#begin = null;
+      this.#readOnly = false;
+      return Promise.resolve(answered(text.toUpperCase()));
     }
-    this.#beginPending = false;
-    if (text === 'commit' || text === 'rollback') return Promise.resolve(answered(text.toUpperCase()));
-    return lastResult(super.query(`begin;${text}`));
+    const prefix = this.#takePrefix();
+    return lastResult(super.query(prefix ? `${prefix};${text}` : text));
+  }
+
+  /** What must reach Postgres before the next statement: a pending `commit`, then a pending `begin`. */
+  #takePrefix(): string {
+    const prefix = [this.#commitPending && 'commit', this.#begin].filter(Boolean).join(';');
+    this.#commitPending = false;
+    this.#begin = null;
+    return prefix;
+  }
+
+  /** Sends a pending `commit` on its own (nothing else was sent on the connection since). */
+  #flushCommit(): void {
+    if (!this.#commitPending) return;
+    this.#commitPending = false;
+    // A failure (the connection ended) ends the transaction as surely: it had nothing to commit.
+    super.query('commit').catch(() => undefined);
   }
 }
 

@@ -37,14 +37,17 @@ export function requireTenant(ctx: RequestContext): Tenant {
   return ctx.tenant;
 }
 
-/** Products, customers, orders, users: a user, a tenant, and that tenant READY. */
-export function requireTenantData(ctx: RequestContext, role: Role = Role.MEMBER): Tenant {
-  const tenant = requireTenant(ctx);
-  if (tenant.status !== TenantStatus.READY) {
-    throw new AppError('TENANT_NOT_READY', `The tenant is ${tenant.status}, not READY yet`, { status: tenant.status });
-  }
+/**
+ * Products, customers, orders, users: a user, a tenant, and that tenant READY. Returns the tenant's id;
+ * reads only its status (the entity is mapped only when read: `RequestContext.tenant`).
+ */
+export function requireTenantData(ctx: RequestContext, role: Role = Role.MEMBER): string {
+  requireUser(ctx);
+  const status = ctx.tenantStatus;
+  if (!status) throw new AppError('TENANT_REQUIRED', 'This operation needs a tenant: send x-tenant-id or use a tenant host');
+  if (status !== TenantStatus.READY) throw new AppError('TENANT_NOT_READY', `The tenant is ${status}, not READY yet`, { status });
   requireRole(ctx, role);
-  return tenant;
+  return ctx.tenantId!;
 }
 
 const RANK: Record<Role, number> = { [Role.MEMBER]: 1, [Role.ADMIN]: 2, [Role.SUPERADMIN]: 3 };

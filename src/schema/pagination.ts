@@ -59,7 +59,13 @@ export interface PageRequest {
  */
 export function toPage<T>(rows: T[], request: PageRequest, keyOf: (row: T) => (string | number)[], totalCount: () => Promise<number>): Page<T> {
   const nodes = rows.slice(0, request.first);
-  const edges = nodes.map((node) => ({ cursor: encodeCursor(keyOf(node)), node }));
+  // An edge's cursor is encoded when read: most pages are asked for their nodes and endCursor only.
+  const edges = nodes.map((node) => ({
+    get cursor() {
+      return encodeCursor(keyOf(node));
+    },
+    node,
+  }));
   return {
     edges,
     pageInfo: {

@@ -79,10 +79,11 @@ export async function findRows<T extends object>(
   em: EntityManager,
   entity: EntityClass<T>,
   where: FilterQuery<T> | SqlCondition,
-  options: { readonly orderBy?: QueryOrderMap<T>; readonly limit?: number } = {},
+  options: FindRowsOptions<T> = {},
 ): Promise<RowOf<T>[]> {
   const shape = shapeOf(em.getMetadata().get(entity));
-  const qb = em.createQueryBuilder(entity).select(shape.properties as never);
+  const { fields } = options;
+  const qb = em.createQueryBuilder(entity).select((fields ? shape.properties.filter((p) => p === 'id' || fields.has(p)) : shape.properties) as never);
   // An empty condition still costs MikroORM a criteria pass.
   if (isSqlCondition(where)) qb.where(where.sql, [...where.params]);
   else if (Object.keys(where).length > 0) qb.where(where as never);
@@ -97,6 +98,16 @@ export async function findRows<T extends object>(
     }
   }
   return rows as unknown as RowOf<T>[];
+}
+
+export interface FindRowsOptions<T> {
+  readonly orderBy?: QueryOrderMap<T>;
+  readonly limit?: number;
+  /**
+   * Only these properties (and `id`) are read; the rows hold no others. For a list a query asked for:
+   * what it selects (`selectedFields`) and what its cursors are made of. Without: every column.
+   */
+  readonly fields?: ReadonlySet<string>;
 }
 
 function isSqlCondition(where: object): where is SqlCondition {

@@ -1,7 +1,6 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import cors from 'cors';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import helmet from 'helmet';
 import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -26,6 +25,7 @@ import { Metrics } from './metrics.js';
 import { createOperationPipeline, IDEMPOTENCY_HEADER, type OperationInput, REPLAYED_HEADER } from './pipeline.js';
 import { RateLimits } from './rateLimit.js';
 import { assignRequestId, REQUEST_ID_HEADER } from './requestId.js';
+import { securityHeaders } from './securityHeaders.js';
 
 /**
  * Headers a browser may send cross-origin (the preflight's Access-Control-Allow-Headers): ours (a
@@ -103,7 +103,7 @@ export async function createApp(options: AppOptions): Promise<App> {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', trust);
-  app.use(helmet());
+  app.use(securityHeaders());
   app.use(assignRequestId);
   app.use(cors({ origin: config.corsOrigins, allowedHeaders: CORS_REQUEST_HEADERS, exposedHeaders: CORS_EXPOSED_HEADERS, maxAge: 600 }));
 

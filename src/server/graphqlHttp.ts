@@ -23,7 +23,11 @@ export function graphqlHttpHandler(pipeline: OperationPipeline, services: Servic
       for (const [key, value] of response.headers) res.setHeader(key, value);
       res.status(response.status ?? 200);
       if (response.body.kind === 'complete') {
-        res.send(response.body.string);
+        // A POST's answer is never reused by a cache nor revalidated (express answers 304 to GET and
+        // HEAD only), so it gets no ETag, which res.send computes by hashing the whole answer. A GET
+        // keeps its ETag: a client may revalidate a query with If-None-Match.
+        if (req.method === 'POST' && res.getHeader('content-type')) res.end(response.body.string);
+        else res.send(response.body.string);
       } else {
         for await (const chunk of response.body.asyncIterator) res.write(chunk);
         res.end();

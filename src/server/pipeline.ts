@@ -14,6 +14,7 @@ import {
 } from 'graphql';
 import { ConnectionGate } from '../context/connectionGate.js';
 import { currentIdentity, plainContext, type RequestContext, type RequestIdentity, requestLogger, runUnitOfWork, type Services } from '../context/requestContext.js';
+import { Role } from '../entities/User.js';
 import { AppError, badInput, hasAnyData, statusForCode } from '../errors.js';
 import { type IdempotentRequest, idempotentRequest, parseIdempotencyKey } from '../idempotency/keys.js';
 import { runOnce } from '../idempotency/store.js';
@@ -166,11 +167,18 @@ export async function createOperationPipeline(
             const run = async (ctx: RequestContext) => format((await execute({ ...args, contextValue: ctx })) as ExecutionResult);
             // Session fields act on the session they start or present, never as the caller's token.
             if (sessionOnly) return single(await run(plainContext(services, { ...input.identity, principal: null, authError: null })));
+            // A query writes nothing, unless it is a superadmin's, whose access is audited in its transaction.
+            const readOnly = operation.operation === 'query' && input.identity.principal?.role !== Role.SUPERADMIN;
             const answer = await gate.run(gateKey(input.identity), () =>
-              runUnitOfWork(services, input.identity, async (ctx) => {
-                await auditSuperadminAccess(ctx, name);
-                return keyed ? runOnce(ctx.em, keyed, () => run(ctx)) : { result: await run(ctx), replayed: false };
-              }),
+              runUnitOfWork(
+                services,
+                input.identity,
+                async (ctx) => {
+                  await auditSuperadminAccess(ctx, name);
+                  return keyed ? runOnce(ctx.em, keyed, () => run(ctx)) : { result: await run(ctx), replayed: false };
+                },
+                { readOnly },
+              ),
             );
             replayed = answer.replayed;
             if (!replayed) return single(answer.result);

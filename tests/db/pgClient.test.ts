@@ -1,6 +1,7 @@
 /**
  * The server's Postgres client (src/db/pgClient.ts): `begin` travels with the next statement, in one
- * round trip, and that statement still runs inside the transaction. Round trips are counted as the
+ * round trip, and that statement still runs inside the transaction; a read-only transaction's `commit`
+ * travels with the connection's next message, which runs after it. Round trips are counted as the
  * server counts them: one ReadyForQuery per message answered.
  */
 import pg from 'pg';
@@ -94,4 +95,55 @@ test('a checkout forgets a begin its previous holder left pending (nothing was s
     await client.query(`select set_config('test.value', 'outside', true)`);
     expect(await setting(client)).toBe(''); // no transaction: the setting ended with its own statement
   });
+});
+
+test('a read-only transaction stays read only: a write in it fails', async () => {
+  await db.owner.query('create table if not exists deferred_begin_probe (n int)');
+  await countRoundTrips(async (client) => {
+    await client.query('start transaction read only');
+    await expect(client.query('insert into deferred_begin_probe values (2)')).rejects.toThrow(/read-only transaction/);
+    await client.query('rollback');
+  });
+  expect((await db.owner.query('select count(*)::int as n from deferred_begin_probe where n = 2')).rows[0].n).toBe(0);
+});
+
+test('a read-only transaction’s commit travels with the next message, which runs after it', async () => {
+  const trips = await countRoundTrips(async (client) => {
+    await client.query('start transaction read only');
+    await client.query(`select set_config('test.value', 'inside', true)`);
+    await client.query('commit');
+    expect(await setting(client)).toBe(''); // the transaction ended before this read
+  });
+  expect(trips).toBe(2); // begin + set_config, commit + the read
+});
+
+test('a read-only transaction’s commit waits for the next holder of the connection, not for its first holder', async () => {
+  const first = await pool.connect();
+  await first.query('start transaction read only');
+  await first.query(`select set_config('test.value', 'inside', true)`);
+  roundTrips = 0;
+  await first.query('commit');
+  first.release();
+  const second = await pool.connect();
+  try {
+    expect(await setting(second)).toBe('');
+  } finally {
+    second.release();
+  }
+  expect(roundTrips).toBe(1); // commit + the read
+});
+
+test('a read-only transaction’s commit goes out on its own when nothing follows it: no connection is left inside a transaction', async () => {
+  const client = await pool.connect();
+  try {
+    await client.query('start transaction read only');
+    await client.query('select 1');
+    await client.query('commit');
+    const pid = (client as unknown as { processID: number }).processID;
+    const state = async () => (await db.owner.query('select state from pg_stat_activity where pid = $1', [pid])).rows[0].state as string;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await state()).toBe('idle');
+  } finally {
+    client.release();
+  }
 });

@@ -25,11 +25,12 @@ beforeAll(async () => {
 afterAll(() => server.close());
 
 /**
- * Statements that read data: all but transaction control. `begin` travels with the first statement
- * (src/db/pgClient.ts) and `commit` is one round trip at the end; the first statement sets the tenant
- * and reads the tenant's and the caller's state in one round trip, and counts as one.
+ * Statements that read data: all but transaction control. `begin` (a query's `start transaction read
+ * only`) travels with the first statement and a query's `commit` with the connection's next message
+ * (src/db/pgClient.ts); the first statement sets the tenant and reads the tenant's and the caller's state
+ * in one round trip, and counts as one.
  */
-const isDataStatement = (q: string) => !/^\[query\] (begin|commit|rollback|savepoint|release savepoint)\b/i.test(q);
+const isDataStatement = (q: string) => !/^\[query\] (begin|start transaction|commit|rollback|savepoint|release savepoint)\b/i.test(q);
 // eslint-disable-next-line no-control-regex
 const plain = (q: string) => q.replace(/\u001b\[\d+m/g, '');
 

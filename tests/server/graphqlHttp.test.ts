@@ -71,6 +71,21 @@ describe('GET /graphql', () => {
   });
 });
 
+test('an answer over POST carries no ETag; the same query over GET keeps its ETag, and the same body and content type', async () => {
+  const accept = 'application/graphql-response+json, application/json';
+  const overPost = await fetch(server.url, {
+    method: 'POST',
+    headers: { accept, 'content-type': 'application/json', authorization: `Bearer ${acme.token}` },
+    body: JSON.stringify({ query: SKUS }),
+  });
+  const overGet = await gqlGet(server, SKUS, {}, { token: acme.token, headers: { accept } });
+  expect(overPost.headers.get('etag')).toBeNull();
+  expect(overGet.headers.get('etag')).toMatch(/^W\/"/);
+  expect(overPost.headers.get('content-type')).toBe(overGet.headers.get('content-type'));
+  expect(overPost.headers.get('content-length')).toBe(overGet.headers.get('content-length'));
+  expect(await overPost.json()).toEqual(overGet.body);
+});
+
 test('GET counts against the rate limit like POST', async () => {
   const limited = await startTestServer({ db: server.db, env: { RATE_LIMIT_PER_MINUTE: '3' } });
   try {

@@ -108,7 +108,7 @@ export class AuthResolver {
 
   @Mutation(() => UserType, { description: 'ADMIN: a new ADMIN or MEMBER of the tenant.' })
   async createUser(@Arg('input', () => CreateUserInput) input: CreateUserInput, @Ctx() ctx: RequestContext): Promise<User> {
-    const tenant = requireTenantData(ctx, Role.ADMIN);
+    const tenantId = requireTenantData(ctx, Role.ADMIN);
     if (input.role === Role.SUPERADMIN) throw badInput('Superadmins cannot be created in a tenant', 'role');
     const email = v.email(input.email);
     const passwordHash = await ctx.services.passwords.hash(v.password(input.password));
@@ -116,7 +116,7 @@ export class AuthResolver {
       ctx,
       async (em) => {
         if (await em.count(User, { email })) throw new AppError('CONFLICT', EMAIL_TAKEN.user_tenant_email_unique.message, { field: 'email' });
-        const user = em.create(User, { tenant: tenant.id, email, role: input.role, passwordHash });
+        const user = em.create(User, { tenant: tenantId, email, role: input.role, passwordHash });
         await em.flush();
         return user;
       },

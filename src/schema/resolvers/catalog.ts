@@ -1,5 +1,6 @@
 import type { FilterQuery } from '@mikro-orm/core';
-import { Arg, Args, ArgsType, Ctx, Field, ID, Int, Mutation, Query, Resolver } from 'type-graphql';
+import type { GraphQLResolveInfo } from 'graphql';
+import { Arg, Args, ArgsType, Ctx, Field, ID, Info, Int, Mutation, Query, Resolver } from 'type-graphql';
 import type { RequestContext } from '../../context/requestContext.js';
 import { OrderLine } from '../../entities/OrderLine.js';
 import { Product } from '../../entities/Product.js';
@@ -9,6 +10,7 @@ import { requireTenantData } from '../guards.js';
 import { mutate } from '../mutate.js';
 import { decodeCursor, type Page, toPage } from '../pagination.js';
 import { findRows, type ProductRow } from '../rows.js';
+import { selectedFields } from '../selection.js';
 import { ProductConnection, ProductInput, ProductPatch, ProductType } from '../types.js';
 import * as v from '../validation.js';
 
@@ -27,7 +29,7 @@ export const likePattern = (search: string) => `%${search.replace(/[\\%_]/g, (c)
 @Resolver(() => ProductType)
 export class CatalogResolver {
   @Query(() => ProductConnection, { description: 'Ordered by sku.' })
-  async products(@Args(() => ProductsArgs) args: ProductsArgs, @Ctx() ctx: RequestContext): Promise<Page<ProductRow>> {
+  async products(@Args(() => ProductsArgs) args: ProductsArgs, @Ctx() ctx: RequestContext, @Info() info: GraphQLResolveInfo): Promise<Page<ProductRow>> {
     requireTenantData(ctx);
     const first = v.first(args.first, 20);
     const search = v.search(args.search);
@@ -36,6 +38,7 @@ export class CatalogResolver {
     const rows = await findRows(ctx.em, Product, afterSku === undefined ? where : { $and: [where, { sku: { $gt: afterSku } }] }, {
       orderBy: { sku: 'asc' },
       limit: first + 1,
+      fields: selectedFields(info, ['edges', 'node']).add('sku'), // the cursor's key
     });
     return toPage(rows, { first, after: args.after }, (p) => [p.sku], () => ctx.em.count(Product, where));
   }

@@ -1,5 +1,6 @@
 import type { FilterQuery } from '@mikro-orm/core';
-import { Arg, Args, ArgsType, Ctx, Field, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import type { GraphQLResolveInfo } from 'graphql';
+import { Arg, Args, ArgsType, Ctx, Field, FieldResolver, ID, Info, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { RequestContext } from '../../context/requestContext.js';
 import { requireScopedTenantId } from '../../filters/scope.js';
 import { Customer } from '../../entities/Customer.js';
@@ -11,6 +12,7 @@ import { requireTenantData } from '../guards.js';
 import { mutate } from '../mutate.js';
 import { decodeCursor, type Page, toPage } from '../pagination.js';
 import { type CustomerRow, findRows, type OrderLineRow, type OrderRow, type ProductRow } from '../rows.js';
+import { selectedFields } from '../selection.js';
 import { CustomerConnection, CustomerInput, CustomerType, OrderConnection, OrderInput, OrderLineType, OrderType, ProductType } from '../types.js';
 import { NEXT_ORDER_NUMBER } from '../sql.js';
 import * as v from '../validation.js';
@@ -44,14 +46,18 @@ class OrdersArgs extends PageArgs {
 @Resolver(() => CustomerType)
 export class CustomerResolver {
   @Query(() => CustomerConnection, { description: 'Ordered by name.' })
-  async customers(@Args(() => CustomersArgs) args: CustomersArgs, @Ctx() ctx: RequestContext): Promise<Page<CustomerRow>> {
+  async customers(@Args(() => CustomersArgs) args: CustomersArgs, @Ctx() ctx: RequestContext, @Info() info: GraphQLResolveInfo): Promise<Page<CustomerRow>> {
     requireTenantData(ctx);
     const first = v.first(args.first, 20);
     const search = v.search(args.search);
     const after = decodeCursor(args.after, ['text', 'uuid']);
     const where: FilterQuery<Customer> = search ? { $or: [{ name: { $ilike: likePattern(search) } }, { email: { $ilike: likePattern(search) } }] } : {};
     const page: FilterQuery<Customer> = after ? { $or: [{ name: { $gt: after[0] } }, { name: after[0], id: { $gt: after[1] } }] } : {};
-    const rows = await findRows(ctx.em, Customer, { $and: [where, page] }, { orderBy: { name: 'asc', id: 'asc' }, limit: first + 1 });
+    const rows = await findRows(ctx.em, Customer, { $and: [where, page] }, {
+      orderBy: { name: 'asc', id: 'asc' },
+      limit: first + 1,
+      fields: selectedFields(info, ['edges', 'node']).add('name'), // the cursor's key, with id
+    });
     return toPage(rows, { first, after: args.after }, (c) => [c.name, c.id], () => ctx.em.count(Customer, where));
   }
 
@@ -84,7 +90,7 @@ export class CustomerResolver {
 @Resolver(() => OrderType)
 export class OrderResolver {
   @Query(() => OrderConnection, { description: 'Newest number first.' })
-  async orders(@Args(() => OrdersArgs) args: OrdersArgs, @Ctx() ctx: RequestContext): Promise<Page<OrderRow>> {
+  async orders(@Args(() => OrdersArgs) args: OrdersArgs, @Ctx() ctx: RequestContext, @Info() info: GraphQLResolveInfo): Promise<Page<OrderRow>> {
     requireTenantData(ctx);
     const first = v.first(args.first, 20);
     const [before] = decodeCursor(args.after, ['int']) ?? [];
@@ -92,14 +98,15 @@ export class OrderResolver {
     const rows = await findRows(ctx.em, Order, before === undefined ? where : { $and: [where, { number: { $lt: before } }] }, {
       orderBy: { number: 'desc' },
       limit: first + 1,
+      fields: selectedFields(info, ['edges', 'node']).add('number'), // the cursor's key
     });
     return toPage(rows, { first, after: args.after }, (o) => [o.number], () => ctx.em.count(Order, where));
   }
 
   @Query(() => OrderType, { nullable: true })
-  async order(@Arg('id', () => ID) id: string, @Ctx() ctx: RequestContext): Promise<OrderRow | null> {
+  async order(@Arg('id', () => ID) id: string, @Ctx() ctx: RequestContext, @Info() info: GraphQLResolveInfo): Promise<OrderRow | null> {
     requireTenantData(ctx);
-    const [row] = await findRows(ctx.em, Order, { id: v.id(id) }, { limit: 1 });
+    const [row] = await findRows(ctx.em, Order, { id: v.id(id) }, { limit: 1, fields: selectedFields(info) });
     return row ?? null;
   }
 
