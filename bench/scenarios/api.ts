@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import http from 'node:http';
@@ -11,9 +11,8 @@ import { enableAppRoleLogin, migrate } from '../../src/db/database.js';
 import { loadConfig } from '../../src/config.js';
 import { Role } from '../../src/entities/User.js';
 import { cpuMsBetween, processCpuMs, processTreeCpuMs } from '../cpu.js';
-import { freePort, median, ms, percentile, type BenchRow, type Scenario } from '../harness.js';
-
-const ROOT = path.resolve(import.meta.dirname, '../..');
+import { median, ms, percentile, type BenchRow, type Scenario } from '../harness.js';
+import { buildProduction, ROOT, type ServerProcess, startServerProcess } from '../production.js';
 const SECRET = 'bench-secret-bench-secret-bench-secret';
 const CONCURRENCY = Number(process.env.BENCH_API_CONCURRENCY ?? 16);
 const DURATION_MS = Number(process.env.BENCH_API_MS ?? 10_000);
@@ -68,13 +67,13 @@ export const apiScenario: Scenario = {
     const seedStarted = performance.now();
     const tenants = await seed(ownerUrl);
     process.stderr.write(`api: ${TENANTS} tenants seeded in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s\n`);
-    build();
+    buildProduction();
 
-    const env = { DATABASE_URL: ownerUrl, APP_DATABASE_URL: appUrl, JWT_SECRET: SECRET };
+    const env = { DATABASE_URL: ownerUrl, APP_DATABASE_URL: appUrl, JWT_SECRET: SECRET, BASE_DOMAIN: 'bench.test' };
     const unlimited = { ...env, RATE_LIMIT_PER_MINUTE: '0', TENANT_RATE_LIMIT_PER_MINUTE: '0' };
-    const tenantry = await startChild(['dist/server/main.js'], unlimited, PROFILE_DIR);
-    const baseline = await startChild(['bench/api/baselineServer.ts'], env);
-    const before = BEFORE ? await startChild(['dist/server/main.js'], unlimited, undefined, checkout(BEFORE)) : undefined;
+    const tenantry = await startServerProcess(unlimited, { profileDir: PROFILE_DIR });
+    const baseline = await startServerProcess(env, { args: ['bench/api/baselineServer.ts'] });
+    const before = BEFORE ? await startServerProcess(unlimited, { cwd: checkout(BEFORE) }) : undefined;
     const postgresPid = bench.postgresPid();
     const rows: BenchRow[] = [];
     try {
@@ -174,12 +173,6 @@ async function seed(ownerUrl: string): Promise<TenantRequest[]> {
   }
 }
 
-/** dist/ built from the current sources (what production runs), in `root`. */
-function build(root = ROOT): void {
-  const result = spawnSync(process.execPath, ['scripts/build.ts', '--if-stale'], { cwd: root, encoding: 'utf8' });
-  if (result.status !== 0) throw new Error(`build failed: ${result.stderr}`);
-}
-
 /**
  * `revision`'s tree in a temporary directory (removed when the bench exits), built, with this
  * checkout's node_modules: the same packages, another version of the code.
@@ -189,40 +182,8 @@ function checkout(revision: string): string {
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   execFileSync('sh', ['-c', `git archive ${JSON.stringify(revision)} | tar -x -C ${JSON.stringify(dir)}`], { cwd: ROOT });
   symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
-  build(dir);
+  buildProduction(dir);
   return dir;
-}
-
-interface Child {
-  readonly port: number;
-  readonly pid: number;
-  stop(): Promise<void>;
-}
-
-/** A server in a child process (production mode, worker off, logs silenced); resolves once /readyz answers 200. */
-async function startChild(args: string[], env: Record<string, string>, profileDir?: string, cwd = ROOT): Promise<Child> {
-  const port = await freePort();
-  const child: ChildProcess = spawn(process.execPath, [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...args], {
-    cwd,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, NODE_ENV: 'production', PORT: String(port), RUN_WORKER: 'false', LOG_LEVEL: 'silent', BASE_DOMAIN: 'bench.test', ...env },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const ready = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status === 200, () => false);
-    if (ready) break;
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`${args.join(' ')} did not become ready`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return {
-    port,
-    pid: child.pid!,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
 }
 
 /** One POST of `body` with the token (and `headers`): its status and body. */
@@ -270,7 +231,7 @@ interface Run {
  * checked against the expected one: throughput, latency percentiles, and the CPU the server's process
  * and Postgres spent per request in that window.
  */
-async function load(server: Child, tenants: TenantRequest[], bodies: string[], expected: string[], postgresPid: number | null): Promise<Run> {
+async function load(server: ServerProcess, tenants: TenantRequest[], bodies: string[], expected: string[], postgresPid: number | null): Promise<Run> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   const latencies: number[] = [];
   let next = 0;
@@ -304,11 +265,6 @@ async function load(server: Child, tenants: TenantRequest[], bodies: string[], e
   };
 }
 
-/**
- * One request at a time, a second Tenantry with limits on (user and tenant keys, both counted in
- * Postgres, high enough never to refuse) alternating with the one without, so load from elsewhere on
- * the machine hits both alike: the latency a rate-limited operation adds (its counter round trips).
- */
 /**
  * createOrder on one server, alternating a fresh key per request (its lock, lookup and stored answer:
  * three more round trips in the transaction) with the same mutation without one.
@@ -344,8 +300,13 @@ async function idempotencyKeyRow(name: string, port: number, tenant: TenantReque
   };
 }
 
+/**
+ * One request at a time, a second Tenantry with limits on (user and tenant keys, both counted in
+ * Postgres, high enough never to refuse) alternating with the one without, so load from elsewhere on
+ * the machine hits both alike: the latency a rate-limited operation adds (its counter round trips).
+ */
 async function rateLimitRow(name: string, env: Record<string, string>, offPort: number, tenant: TenantRequest): Promise<BenchRow> {
-  const limited = await startChild(['dist/server/main.js'], { ...env, RATE_LIMIT_PER_MINUTE: '100000000', TENANT_RATE_LIMIT_PER_MINUTE: '100000000' });
+  const limited = await startServerProcess({ ...env, RATE_LIMIT_PER_MINUTE: '100000000', TENANT_RATE_LIMIT_PER_MINUTE: '100000000' });
   try {
     const body = JSON.stringify({ query: OPERATIONS[2].query, variables: { id: tenant.orderId } });
     const agents = [new http.Agent({ keepAlive: true, maxSockets: 1 }), new http.Agent({ keepAlive: true, maxSockets: 1 })];
