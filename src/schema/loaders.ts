@@ -10,6 +10,7 @@ import { Tenant } from '../entities/Tenant.js';
 import { asPlatform } from '../filters/platform.js';
 import { requireScopedTenantId } from '../filters/scope.js';
 import { anyId, type CustomerRow, findRows, type OrderLineRow, type ProductRow } from './rows.js';
+import { ORDER_COUNT_PER_CUSTOMER, ORDERS_PER_CUSTOMER } from './sql.js';
 
 /**
  * Per-unit-of-work batching: each relation a resolver follows is one query per nesting level, whatever
@@ -48,10 +49,7 @@ export function createLoaders(em: EntityManager, platform?: PlatformReader): Loa
       return loader;
     },
     customerOrderCount: new DataLoader(async (ids) => {
-      const rows = await em.execute<{ customer_id: string; n: number }[]>(
-        'select customer_id, count(*)::int as n from "order" where tenant_id = ? and customer_id in (?) group by customer_id',
-        [requireScopedTenantId('customer orders'), [...ids]],
-      );
+      const rows = await em.execute<{ customer_id: string; n: number }[]>(ORDER_COUNT_PER_CUSTOMER, [requireScopedTenantId('customer orders'), [...ids]]);
       const counts = new Map(rows.map((r) => [r.customer_id, r.n]));
       return ids.map((id) => counts.get(id) ?? 0);
     }),
@@ -72,19 +70,9 @@ export function createLoaders(em: EntityManager, platform?: PlatformReader): Loa
   };
 }
 
-/**
- * One query for many customers' pages: a window function numbers each customer's orders. Raw SQL, so
- * it names the tenant itself; RLS would refuse other tenants' rows anyway.
- */
+/** One query for many customers' pages. Raw SQL, so it names the tenant itself; RLS would refuse other tenants' rows anyway. */
 async function ordersPerCustomer(em: EntityManager, ids: readonly string[], limit: number, before: number | undefined): Promise<Order[][]> {
-  const rows = await em.execute<Record<string, unknown>[]>(
-    `select tenant_id, id, number, status, customer_id, total_cents, created_at from (
-       select o.*, row_number() over (partition by o.customer_id order by o.number desc) as rank
-         from "order" o
-        where o.tenant_id = ? and o.customer_id in (?) and (?::int is null or o.number < ?::int)
-     ) ranked where rank <= ? order by customer_id, number desc`,
-    [requireScopedTenantId('customer orders'), [...ids], before ?? null, before ?? null, limit],
-  );
+  const rows = await em.execute<Record<string, unknown>[]>(ORDERS_PER_CUSTOMER, [requireScopedTenantId('customer orders'), [...ids], before ?? null, before ?? null, limit]);
   const orders = rows.map((row) => em.map(Order, row));
   return group(ids, orders, (o) => o.customer.id);
 }

@@ -46,3 +46,17 @@ export const TENANT_STATUS_CANDIDATES = `select ${STATUS_COLUMNS} from tenant
 
 /** The current snapshot, when no row carried one. */
 export const CURRENT_SNAPSHOT = 'select pg_current_snapshot()::text as snap';
+
+/** How many orders each customer has. Params: tenant id, customer ids (a list). */
+export const ORDER_COUNT_PER_CUSTOMER = 'select customer_id, count(*)::int as n from "order" where tenant_id = ? and customer_id in (?) group by customer_id';
+
+/**
+ * A page of each customer's orders in one statement: a window function numbers each customer's orders,
+ * newest number first, below a number when one is given. Params: tenant id, customer ids (a list),
+ * before, before (null: from the newest), rows per customer.
+ */
+export const ORDERS_PER_CUSTOMER = `select tenant_id, id, number, status, customer_id, total_cents, created_at from (
+    select o.*, row_number() over (partition by o.customer_id order by o.number desc) as rank
+      from "order" o
+     where o.tenant_id = ? and o.customer_id in (?) and (?::int is null or o.number < ?::int)
+  ) ranked where rank <= ? order by customer_id, number desc`;
