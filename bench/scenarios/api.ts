@@ -275,29 +275,13 @@ async function idempotencyKeyRow(name: string, port: number, tenant: TenantReque
     variables: { i: { customerId: tenant.customerId, lines: [{ productId: tenant.productId, quantity: 1 }] } },
   });
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const send = (headers: () => Record<string, string>) => async () => {
-    const r = await post(port, body, tenant.token, agent, headers());
-    if (r.status !== 200 || r.text.includes('"errors"')) throw new Error(`${r.status} ${r.text.slice(0, 300)}`);
-  };
-  const [keyed, plain] = [send(() => ({ 'idempotency-key': randomUUID() })), send(() => ({}))];
-  const withKey: number[] = [];
-  const without: number[] = [];
-  for (let i = 0; i < 100; i++) await Promise.all([keyed(), plain()]); // warm-up
-  for (let i = 0; i < RATE_SAMPLES; i++) {
-    for (const [fn, into] of [[keyed, withKey], [plain, without]] as const) {
-      const t = performance.now();
-      await fn();
-      into.push(performance.now() - t);
-    }
+  try {
+    const keyed = sender(port, body, tenant.token, agent, () => ({ 'idempotency-key': randomUUID() }));
+    const [withKey, without] = await interleavedLatencies(keyed, sender(port, body, tenant.token, agent));
+    return latencyRow(name, withKey, without, `latency, one client, ${RATE_SAMPLES} interleaved requests each`);
+  } finally {
+    agent.destroy();
   }
-  agent.destroy();
-  return {
-    scenario: `api: ${name}`,
-    measured: `p50 ${ms(median(withKey))}, p99 ${ms(percentile(withKey, 99))}`,
-    baseline: `p50 ${ms(median(without))}, p99 ${ms(percentile(without, 99))}`,
-    ratio: median(withKey) / median(without),
-    note: `latency, one client, ${RATE_SAMPLES} interleaved requests each`,
-  };
 }
 
 /**
@@ -307,33 +291,45 @@ async function idempotencyKeyRow(name: string, port: number, tenant: TenantReque
  */
 async function rateLimitRow(name: string, env: Record<string, string>, offPort: number, tenant: TenantRequest): Promise<BenchRow> {
   const limited = await startServerProcess({ ...env, RATE_LIMIT_PER_MINUTE: '100000000', TENANT_RATE_LIMIT_PER_MINUTE: '100000000' });
+  const agents = [new http.Agent({ keepAlive: true, maxSockets: 1 }), new http.Agent({ keepAlive: true, maxSockets: 1 })];
   try {
     const body = JSON.stringify({ query: OPERATIONS[2].query, variables: { id: tenant.orderId } });
-    const agents = [new http.Agent({ keepAlive: true, maxSockets: 1 }), new http.Agent({ keepAlive: true, maxSockets: 1 })];
-    const send = (port: number, agent: http.Agent) => async () => {
-      const r = await post(port, body, tenant.token, agent);
-      if (r.status !== 200 || r.text.includes('"errors"')) throw new Error(`${r.status} ${r.text.slice(0, 300)}`);
-    };
-    const [sendOn, sendOff] = [send(limited.port, agents[0]), send(offPort, agents[1])];
-    const on: number[] = [];
-    const off: number[] = [];
-    for (let i = 0; i < 100; i++) await Promise.all([sendOn(), sendOff()]); // warm-up
-    for (let i = 0; i < RATE_SAMPLES; i++) {
-      for (const [fn, into] of [[sendOn, on], [sendOff, off]] as const) {
-        const t = performance.now();
-        await fn();
-        into.push(performance.now() - t);
-      }
-    }
-    agents.forEach((a) => a.destroy());
-    return {
-      scenario: `api: ${name}`,
-      measured: `p50 ${ms(median(on))}, p99 ${ms(percentile(on, 99))}`,
-      baseline: `p50 ${ms(median(off))}, p99 ${ms(percentile(off, 99))}`,
-      ratio: median(on) / median(off),
-      note: `latency, one client, ${RATE_SAMPLES} interleaved requests each; user + tenant counters in Postgres vs none`,
-    };
+    const [on, off] = await interleavedLatencies(sender(limited.port, body, tenant.token, agents[0]), sender(offPort, body, tenant.token, agents[1]));
+    return latencyRow(name, on, off, `latency, one client, ${RATE_SAMPLES} interleaved requests each; user + tenant counters in Postgres vs none`);
   } finally {
+    agents.forEach((a) => a.destroy());
     await limited.stop();
   }
+}
+
+/** A request that must answer 200 without errors; `headers()` is called for each. */
+function sender(port: number, body: string, token: string, agent: http.Agent, headers: () => Record<string, string> = () => ({})) {
+  return async () => {
+    const r = await post(port, body, token, agent, headers());
+    if (r.status !== 200 || r.text.includes('"errors"')) throw new Error(`${r.status} ${r.text.slice(0, 300)}`);
+  };
+}
+
+/** After a warm-up, RATE_SAMPLES requests of each, one at a time, alternating: their latencies. */
+async function interleavedLatencies(a: () => Promise<void>, b: () => Promise<void>): Promise<[number[], number[]]> {
+  const latencies: [number[], number[]] = [[], []];
+  for (let i = 0; i < 100; i++) await Promise.all([a(), b()]);
+  for (let i = 0; i < RATE_SAMPLES; i++) {
+    for (const [send, into] of [[a, latencies[0]], [b, latencies[1]]] as const) {
+      const t = performance.now();
+      await send();
+      into.push(performance.now() - t);
+    }
+  }
+  return latencies;
+}
+
+function latencyRow(name: string, measured: number[], baseline: number[], note: string): BenchRow {
+  return {
+    scenario: `api: ${name}`,
+    measured: `p50 ${ms(median(measured))}, p99 ${ms(percentile(measured, 99))}`,
+    baseline: `p50 ${ms(median(baseline))}, p99 ${ms(percentile(baseline, 99))}`,
+    ratio: median(measured) / median(baseline),
+    note,
+  };
 }
