@@ -138,7 +138,9 @@ test('sockets per user are capped at connection_init: 1013 TOO_MANY_CONNECTIONS,
 });
 
 test("a subscription outlives its access token: graphql-ws retries the 4403 TOKEN_EXPIRED close and resubscribes with a lazy connectionParams' fresh token", async () => {
-  const server = await serve({ ACCESS_TOKEN_TTL: '10s' });
+  // 20 s: the first tenant's READY must reach the subscription before its token expires, and under a
+  // loaded suite sign-up to READY has taken more than the 10 s the configuration allows at least.
+  const server = await serve({ ACCESS_TOKEN_TTL: '20s' });
   let session = await superadminSession(server);
   const sent: string[] = [];
   const closes: [number, string][] = [];
@@ -164,8 +166,8 @@ test("a subscription outlives its access token: graphql-ws retries the 4403 TOKE
   const before = await signUp(server, 'before-expiry');
   expect(await readyEvent(before.tenantId)).toBe(true);
 
-  // The token expires 10 s after login; graphql-ws waits 1.3-4 s before its first retry.
-  expect(await eventually(() => sent.length === 2, 20_000)).toBe(true);
+  // The token expires 20 s after login; graphql-ws waits 1.3-4 s before its first retry.
+  expect(await eventually(() => sent.length === 2, 30_000)).toBe(true);
   expect(closes[0]).toEqual([4403, 'TOKEN_EXPIRED']);
   expect(sent).toHaveLength(2);
   expect(claimsOf(sent[1]).exp * 1000).toBeGreaterThan(Date.now());
@@ -174,4 +176,4 @@ test("a subscription outlives its access token: graphql-ws retries the 4403 TOKE
   expect(await readyEvent(after.tenantId)).toBe(true);
   expect(sub.completed).toBe(false);
   expect(sub.failure).toBeUndefined();
-}, 60_000);
+}, 90_000);
