@@ -3,8 +3,11 @@ import path from 'node:path';
 import { TenantEvents } from '../jobs/tenantEvents.js';
 import { txQuery } from '../migrate/sql.js';
 
+/** The states of an export, in the order it goes through them (the GraphQL enum `TenantExportStatus` is built from these). */
+export const EXPORT_STATUSES = ['QUEUED', 'RUNNING', 'READY', 'FAILED', 'EXPIRED'] as const;
+export type ExportStatus = (typeof EXPORT_STATUSES)[number];
+
 /** An export the API ran (table `tenant_export`), as its subscribers and its download see it. */
-export type ExportStatus = 'QUEUED' | 'RUNNING' | 'READY' | 'FAILED' | 'EXPIRED';
 
 export interface ExportRecord {
   readonly id: string;

@@ -2,6 +2,7 @@ import { Field, Float, ID, InputType, Int, ObjectType, registerEnumType, Directi
 import { OrderStatus } from '../entities/Order.js';
 import { TenantStatus } from '../entities/Tenant.js';
 import { Role } from '../entities/User.js';
+import { EXPORT_STATUSES, type ExportStatus } from '../lifecycle/exports.js';
 
 // GraphQL shapes of api-contract.md. Resolvers return entities; these classes only describe fields.
 
@@ -237,13 +238,8 @@ export class OrderInput {
   @Field(() => [OrderLineInput]) lines!: OrderLineInput[];
 }
 
-export enum TenantExportStatus {
-  QUEUED = 'QUEUED',
-  RUNNING = 'RUNNING',
-  READY = 'READY',
-  FAILED = 'FAILED',
-  EXPIRED = 'EXPIRED',
-}
+/** The lifecycle's export states as a GraphQL enum (one list: src/lifecycle/exports.ts). */
+const TenantExportStatus = Object.fromEntries(EXPORT_STATUSES.map((s) => [s, s])) as { readonly [S in ExportStatus]: S };
 registerEnumType(TenantExportStatus, { name: 'TenantExportStatus' });
 
 @Directive('@superadmin')
@@ -251,7 +247,7 @@ registerEnumType(TenantExportStatus, { name: 'TenantExportStatus' });
 export class TenantExportType {
   @Field(() => ID) id!: string;
   @Field(() => ID) tenantId!: string;
-  @Field(() => TenantExportStatus) status!: TenantExportStatus;
+  @Field(() => TenantExportStatus) status!: ExportStatus;
   @Field(() => Float, { description: 'Rows written so far.' }) rows!: number;
   @Field(() => Float, { nullable: true, description: 'Rows in all, once the export has counted them.' }) totalRows?: number | null;
   @Field(() => Float, { nullable: true, description: "The archive's size in bytes, once READY." }) bytes?: number | null;
