@@ -20,8 +20,8 @@ export function admitCaller(identity: RequestIdentity, rootFields: Iterable<stri
 
 /** A superadmin working inside a tenant is audited, once per operation, in the operation's own transaction. */
 export async function auditSuperadminAccess(ctx: RequestContext, operationName: string): Promise<void> {
-  if (ctx.principal?.role !== Role.SUPERADMIN || !ctx.tenant) return;
-  ctx.em.create(AuditEvent, { action: 'superadmin.tenantAccess', actorId: ctx.principal.userId, tenantId: ctx.tenant.id, target: operationName });
+  if (ctx.principal?.role !== Role.SUPERADMIN || !ctx.tenantStatus) return;
+  ctx.em.create(AuditEvent, { action: 'superadmin.tenantAccess', actorId: ctx.principal.userId, tenantId: ctx.tenantId!, target: operationName });
   await ctx.em.flush();
 }
 
@@ -32,9 +32,15 @@ export function requireUser(ctx: RequestContext): Principal {
 
 /** The request's tenant, in any status (for `currentTenant`, `me`, the status subscription). */
 export function requireTenant(ctx: RequestContext): Tenant {
+  requireTenantStatus(ctx);
+  return ctx.tenant!;
+}
+
+/** A user and a tenant: the tenant's status (read without mapping the tenant's entity). */
+function requireTenantStatus(ctx: RequestContext): TenantStatus {
   requireUser(ctx);
-  if (!ctx.tenant) throw new AppError('TENANT_REQUIRED', 'This operation needs a tenant: send x-tenant-id or use a tenant host');
-  return ctx.tenant;
+  if (!ctx.tenantStatus) throw new AppError('TENANT_REQUIRED', 'This operation needs a tenant: send x-tenant-id or use a tenant host');
+  return ctx.tenantStatus;
 }
 
 /**
@@ -42,9 +48,7 @@ export function requireTenant(ctx: RequestContext): Tenant {
  * reads only its status (the entity is mapped only when read: `RequestContext.tenant`).
  */
 export function requireTenantData(ctx: RequestContext, role: Role = Role.MEMBER): string {
-  requireUser(ctx);
-  const status = ctx.tenantStatus;
-  if (!status) throw new AppError('TENANT_REQUIRED', 'This operation needs a tenant: send x-tenant-id or use a tenant host');
+  const status = requireTenantStatus(ctx);
   if (status !== TenantStatus.READY) throw new AppError('TENANT_NOT_READY', `The tenant is ${status}, not READY yet`, { status });
   requireRole(ctx, role);
   return ctx.tenantId!;
