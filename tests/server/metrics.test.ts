@@ -6,7 +6,7 @@ import { MAX_OPERATION_LABELS } from '../../src/server/metrics.js';
 import { eventually, watchStatus } from '../jobs/helpers.js';
 import { createCustomer, createProduct, readyTenant, signUp } from '../support/fixtures.js';
 import { holdCounterLock } from '../support/locks.js';
-import { gql, startTestServer, type TestServer, type TestServerOptions, wsClient, wsRequest, wsSubscribe } from '../support/server.js';
+import { gql, metricValue, startTestServer, type TestServer, type TestServerOptions, wsClient, wsRequest, wsSubscribe } from '../support/server.js';
 import { failingStep } from '../support/testKnobs.js';
 
 const servers: TestServer[] = [];
@@ -21,16 +21,10 @@ afterEach(async () => {
 
 const origin = (server: TestServer) => server.url.replace(/\/graphql$/, '');
 
-/** The value of one series in a scrape of /metrics, or undefined when it is absent. */
-async function sample(server: TestServer, series: string): Promise<number | undefined> {
-  const text = await (await fetch(`${origin(server)}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
 
 /** Polls a series until it has `value` (state that settles a moment after the client's action). */
 async function until(server: TestServer, series: string, value: number): Promise<void> {
-  await eventually(async () => (await sample(server, series)) === value, 10_000, `${series} = ${value} (last ${await sample(server, series)})`);
+  await eventually(async () => (await metricValue(server, series)) === value, 10_000, `${series} = ${value} (last ${await metricValue(server, series)})`);
 }
 
 test(`client-chosen operation names get a series of their own up to ${MAX_OPERATION_LABELS}, then share "other"`, async () => {
@@ -76,15 +70,15 @@ describe('operations gauges and counters', () => {
     const pool: pg.Pool = await server.orm.em.getConnection().getNativeClient();
     const held = [await pool.connect(), await pool.connect()];
     const third = pool.connect();
-    expect(await sample(server, 'tenantry_db_pool_connections{state="in_use"}')).toBe(2);
-    expect(await sample(server, 'tenantry_db_pool_connections{state="idle"}')).toBe(0);
-    expect(await sample(server, 'tenantry_db_pool_waiting_requests')).toBe(1);
+    expect(await metricValue(server, 'tenantry_db_pool_connections{state="in_use"}')).toBe(2);
+    expect(await metricValue(server, 'tenantry_db_pool_connections{state="idle"}')).toBe(0);
+    expect(await metricValue(server, 'tenantry_db_pool_waiting_requests')).toBe(1);
     held[0].release();
     (await third).release();
     held[1].release();
-    expect(await sample(server, 'tenantry_db_pool_connections{state="in_use"}')).toBe(0);
-    expect(await sample(server, 'tenantry_db_pool_connections{state="idle"}')).toBe(2);
-    expect(await sample(server, 'tenantry_db_pool_waiting_requests')).toBe(0);
+    expect(await metricValue(server, 'tenantry_db_pool_connections{state="in_use"}')).toBe(0);
+    expect(await metricValue(server, 'tenantry_db_pool_connections{state="idle"}')).toBe(2);
+    expect(await metricValue(server, 'tenantry_db_pool_waiting_requests')).toBe(0);
   });
 
   test('the connection gate: units of work running, and waiting for their turn', async () => {
@@ -97,37 +91,37 @@ describe('operations gauges and counters', () => {
     try {
       const orders = [1, 2].map(() => gql(server, `mutation($i: OrderInput!) { createOrder(input: $i) { id } }`, order, opts));
       await until(server, 'tenantry_connection_gate_operations{state="waiting"}', 1);
-      expect(await sample(server, 'tenantry_connection_gate_operations{state="running"}')).toBe(1);
+      expect(await metricValue(server, 'tenantry_connection_gate_operations{state="running"}')).toBe(1);
       await lock.release();
       expect((await Promise.all(orders)).map((r) => r.status)).toEqual([200, 200]);
     } finally {
       await lock.release().catch(() => undefined);
     }
-    expect(await sample(server, 'tenantry_connection_gate_operations{state="running"}')).toBe(0);
-    expect(await sample(server, 'tenantry_connection_gate_operations{state="waiting"}')).toBe(0);
+    expect(await metricValue(server, 'tenantry_connection_gate_operations{state="running"}')).toBe(0);
+    expect(await metricValue(server, 'tenantry_connection_gate_operations{state="waiting"}')).toBe(0);
   });
 
   test('WebSockets open and their live subscriptions', async () => {
     const server = await serve({}, { worker: false });
     const shop = await signUp(server, 'sockets');
-    expect(await sample(server, 'tenantry_ws_sockets')).toBe(0);
+    expect(await metricValue(server, 'tenantry_ws_sockets')).toBe(0);
     const [watching, asking] = [wsClient(server, { token: shop.token }), wsClient(server, { token: shop.token })];
     try {
       const status = watchStatus(watching);
       await status.until((e) => e.status === 'PENDING');
       await wsRequest(asking, '{ currentTenant { id } }');
-      expect(await sample(server, 'tenantry_ws_sockets')).toBe(2);
-      expect(await sample(server, 'tenantry_ws_subscriptions')).toBe(1);
+      expect(await metricValue(server, 'tenantry_ws_sockets')).toBe(2);
+      expect(await metricValue(server, 'tenantry_ws_subscriptions')).toBe(1);
       const second = wsSubscribe(asking, `subscription { tenantStatusChanged { status } }`);
       await second.waitFor(1);
-      expect(await sample(server, 'tenantry_ws_subscriptions')).toBe(2);
+      expect(await metricValue(server, 'tenantry_ws_subscriptions')).toBe(2);
       status.sub.unsubscribe();
       await until(server, 'tenantry_ws_subscriptions', 1);
     } finally {
       await Promise.all([watching.dispose(), asking.dispose()]);
     }
     await until(server, 'tenantry_ws_sockets', 0);
-    expect(await sample(server, 'tenantry_ws_subscriptions')).toBe(0);
+    expect(await metricValue(server, 'tenantry_ws_subscriptions')).toBe(0);
   });
 
   test('the provisioning queues: jobs ready, deferred and active, as the queue monitor counts them', async () => {
@@ -135,15 +129,15 @@ describe('operations gauges and counters', () => {
     await signUp(server, 'queued-1');
     await signUp(server, 'queued-2');
     await until(server, `tenantry_provisioning_queue_jobs{queue="${PREPARE_QUEUE}",state="ready"}`, 2);
-    expect(await sample(server, `tenantry_provisioning_queue_jobs{queue="${PREPARE_QUEUE}",state="active"}`)).toBe(0);
-    expect(await sample(server, `tenantry_provisioning_queue_jobs{queue="${PREPARE_FAILED_QUEUE}",state="ready"}`)).toBe(0);
+    expect(await metricValue(server, `tenantry_provisioning_queue_jobs{queue="${PREPARE_QUEUE}",state="active"}`)).toBe(0);
+    expect(await metricValue(server, `tenantry_provisioning_queue_jobs{queue="${PREPARE_FAILED_QUEUE}",state="ready"}`)).toBe(0);
   });
 
   test('provisioning jobs by outcome: completed, retried, failed', async () => {
     // `flaky-*` fails its first attempt and succeeds on the retry; `doomed-*` fails both attempts.
     const steps = [PREPARATION_STEPS[0], failingStep('flaky-', 1), failingStep('doomed-'), ...PREPARATION_STEPS.slice(1)];
     const server = await serve({}, { provisioning: { retryLimit: 1, retryDelaySeconds: 1, superviseIntervalSeconds: 1, steps } });
-    const outcome = (name: string) => sample(server, `tenantry_provisioning_jobs_total{outcome="${name}"}`);
+    const outcome = (name: string) => metricValue(server, `tenantry_provisioning_jobs_total{outcome="${name}"}`);
     expect([await outcome('completed'), await outcome('retried'), await outcome('failed')]).toEqual([0, 0, 0]);
     const tenants = [await signUp(server, 'steady-1'), await signUp(server, 'flaky-1'), await signUp(server, 'doomed-1')];
     const statuses = await Promise.all(

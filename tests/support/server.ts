@@ -130,6 +130,13 @@ export async function gqlGet<T = any>(server: { url: string }, query: string, va
 /** The first error's code, or undefined. */
 export const codeOf = (r: GqlResponse) => r.body.errors?.[0]?.extensions.code;
 
+/** The value of one series (name and labels as printed) in a scrape of the server's /metrics, or undefined when it is absent. */
+export async function metricValue(server: { url: string }, series: string): Promise<number | undefined> {
+  const text = await (await fetch(server.url.replace(/\/graphql$/, '/metrics'))).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
 /** A raw HTTP request (node:http, so the Host header can be set like a browser on that host would). */
 export async function request(url: string, body: string, headers: Record<string, string>, host?: string): Promise<{ status: number; text: string }> {
   const http = await import('node:http');
