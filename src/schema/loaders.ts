@@ -17,9 +17,9 @@ import { ORDER_COUNT_PER_CUSTOMER, ORDERS_PER_CUSTOMER } from './sql.js';
  * the page size. Built fresh with every unit of work, so nothing cached crosses requests or tenants.
  */
 export interface Loaders {
-  readonly customer: DataLoader<string, CustomerRow | null>;
-  readonly product: DataLoader<string, ProductRow | null>;
-  readonly orderLines: DataLoader<string, OrderLineRow[]>;
+  readonly customer: RowLoader<CustomerRow | null>;
+  readonly product: RowLoader<ProductRow | null>;
+  readonly orderLines: RowLoader<OrderLineRow[]>;
   readonly tenant: DataLoader<string, Tenant | null>;
   readonly domains: DataLoader<string, Domain[]>;
   /** A page of each customer's orders (newest first, numbers below `before`), `limit` rows each. */
@@ -56,7 +56,7 @@ export function createLoaders(em: EntityManager, platform?: PlatformReader): Loa
     customer: rowsById(em, Customer),
     product: rowsById(em, Product),
     tenant: byId(em, Tenant),
-    orderLines: new DataLoader(async (orderIds) => {
+    orderLines: new RowLoader(async (orderIds) => {
       const lines = await findRows(em, OrderLine, anyId('order_id', orderIds), { orderBy: { id: 'asc' } });
       return group(orderIds, lines, (l) => l.order.id);
     }),
@@ -83,7 +83,51 @@ function byId<T extends { id: string }>(em: EntityManager, entity: new () => T):
 
 /** Rows by id, without entities (src/schema/rows.ts). */
 function rowsById<T extends Customer | Product>(em: EntityManager, entity: new () => T) {
-  return new DataLoader(async (ids: readonly string[]) => keyed(ids, await findRows<T>(em, entity, anyId('id', ids))));
+  return new RowLoader(async (ids) => keyed(ids, await findRows<T>(em, entity, anyId('id', ids))));
+}
+
+/**
+ * A DataLoader whose values, once their batch is back, are also answered without a promise (`now`).
+ *
+ * graphql-js completes a field whose resolver returns a value in the same synchronous pass; a promise
+ * costs it a trip through the microtask queue, and the object holding the field a `promiseForObject`.
+ * On the orders page about a hundred fields follow relations (each order's customer and lines, each
+ * line's product): a list resolver that `preload`s what its rows' relations will ask for (the same
+ * batches, one statement per relation, the field resolvers would have caused) lets graphql-js walk the
+ * whole page in one pass (bench/README.md, "What each lever bought").
+ */
+export class RowLoader<V> {
+  readonly #loader: DataLoader<string, V>;
+  /** Values of batches that came back (`null` for a key with no row; never `undefined`). */
+  readonly #loaded = new Map<string, V>();
+
+  constructor(batch: (keys: readonly string[]) => Promise<V[]>) {
+    this.#loader = new DataLoader(async (keys) => {
+      const values = await batch(keys);
+      for (let i = 0; i < keys.length; i++) this.#loaded.set(keys[i], values[i]);
+      return values;
+    });
+  }
+
+  load(key: string): Promise<V> {
+    return this.#loader.load(key);
+  }
+
+  /** The value if its batch is back, else its load (a failed batch's keys are not loaded: their `load` reports the failure). */
+  now(key: string): V | Promise<V> {
+    const value = this.#loaded.get(key);
+    return value === undefined ? this.#loader.load(key) : value;
+  }
+
+  /**
+   * Loads `keys` in one batch (with whatever else is loaded in this tick) and resolves to the values
+   * that loaded. Never rejects: a failure is left for the fields that ask for those keys to report, at
+   * their own paths, as they would have without the preload.
+   */
+  async preload(keys: readonly string[]): Promise<V[]> {
+    const values = await this.#loader.loadMany(keys);
+    return values.filter((v): v is V => !(v instanceof Error));
+  }
 }
 
 function keyed<T extends { id: string }>(ids: readonly string[], rows: readonly T[]): (T | null)[] {

@@ -55,3 +55,33 @@ test('the page takes at most 5 statements in all, the tenant and caller checks i
   const statements = await statementsFor(100);
   expect(statements.length).toBeLessThanOrEqual(5);
 });
+
+async function statementsOf(query: string): Promise<string[]> {
+  queries.length = 0;
+  const r = await gql(server, query, {}, { token: tenant.token });
+  expect(r.body.errors).toBeUndefined();
+  expect(r.body.data.orders.edges).toHaveLength(5);
+  return queries.map(plain).filter((q) => q.startsWith('[query]')).filter(isDataStatement);
+}
+
+// The orders resolver loads the relations the query selects before graphql-js walks the page
+// (preloadRelations): what it does not select, it must not read.
+test('a page whose query selects no relation reads the orders alone', async () => {
+  const statements = await statementsOf('{ orders(first: 5) { edges { node { number } } } }');
+  expect(statements).toHaveLength(2); // the opening read, the orders
+  expect(statements.join('\n')).not.toMatch(/from "(customer|order_line|product)"/);
+});
+
+test('a page reads the lines but not their products when the query selects no product', async () => {
+  const statements = await statementsOf('{ orders(first: 5) { edges { node { number lines { quantity } } } } }');
+  expect(statements).toHaveLength(3);
+  expect(statements.join('\n')).toMatch(/from "order_line"/);
+  expect(statements.join('\n')).not.toMatch(/from "(customer|product)"/);
+});
+
+test('relations selected through fragments are loaded in the same batches', async () => {
+  const statements = await statementsOf(
+    '{ orders(first: 5) { edges { node { ...O } } } } fragment O on Order { customer { name } ... on Order { lines { product { name } } } }',
+  );
+  expect(statements).toHaveLength(5);
+});

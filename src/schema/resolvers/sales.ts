@@ -95,19 +95,25 @@ export class OrderResolver {
     const first = v.first(args.first, 20);
     const [before] = decodeCursor(args.after, ['int']) ?? [];
     const where: FilterQuery<Order> = args.status ? { status: args.status } : {};
+    const fields = selectedFields(info, ['edges', 'node']).add('number'); // the cursor's key
     const rows = await findRows(ctx.em, Order, before === undefined ? where : { $and: [where, { number: { $lt: before } }] }, {
       orderBy: { number: 'desc' },
       limit: first + 1,
-      fields: selectedFields(info, ['edges', 'node']).add('number'), // the cursor's key
+      fields,
     });
-    return toPage(rows, { first, after: args.after }, (o) => [o.number], () => ctx.em.count(Order, where));
+    const page = toPage(rows, { first, after: args.after }, (o) => [o.number], () => ctx.em.count(Order, where));
+    await preloadRelations(ctx, page.edges.map((e) => e.node), fields, info, ['edges', 'node']);
+    return page;
   }
 
   @Query(() => OrderType, { nullable: true })
   async order(@Arg('id', () => ID) id: string, @Ctx() ctx: RequestContext, @Info() info: GraphQLResolveInfo): Promise<OrderRow | null> {
     requireTenantData(ctx);
-    const [row] = await findRows(ctx.em, Order, { id: v.id(id) }, { limit: 1, fields: selectedFields(info) });
-    return row ?? null;
+    const fields = selectedFields(info);
+    const [row] = await findRows(ctx.em, Order, { id: v.id(id) }, { limit: 1, fields });
+    if (!row) return null;
+    await preloadRelations(ctx, [row], fields, info, []);
+    return row;
   }
 
   @Mutation(() => OrderType, { description: 'Unit prices are copied from the products; the number is the next of the tenant.' })
@@ -160,23 +166,43 @@ export class OrderResolver {
     });
   }
 
+  // Not `async`: a row already loaded is answered as a value (RowLoader.now). The foreign key
+  // guarantees the row; a missing one would be the non-null field's error.
   @FieldResolver(() => CustomerType)
-  async customer(@Root() order: OrderRow, @Ctx() ctx: RequestContext): Promise<CustomerRow> {
-    return (await ctx.loaders.customer.load(order.customer.id))!;
+  customer(@Root() order: OrderRow, @Ctx() ctx: RequestContext): CustomerRow | null | Promise<CustomerRow | null> {
+    return ctx.loaders.customer.now(order.customer.id);
   }
 
   @FieldResolver(() => [OrderLineType])
-  lines(@Root() order: OrderRow, @Ctx() ctx: RequestContext): Promise<OrderLineRow[]> {
-    return ctx.loaders.orderLines.load(order.id);
+  lines(@Root() order: OrderRow, @Ctx() ctx: RequestContext): OrderLineRow[] | Promise<OrderLineRow[]> {
+    return ctx.loaders.orderLines.now(order.id);
   }
 }
 
 @Resolver(() => OrderLineType)
 export class OrderLineResolver {
   @FieldResolver(() => ProductType)
-  async product(@Root() line: OrderLineRow, @Ctx() ctx: RequestContext): Promise<ProductRow> {
-    return (await ctx.loaders.product.load(line.product.id))!;
+  product(@Root() line: OrderLineRow, @Ctx() ctx: RequestContext): ProductRow | null | Promise<ProductRow | null> {
+    return ctx.loaders.product.now(line.product.id);
   }
+}
+
+/**
+ * Loads what the operation selects through these orders' relations (their customers and lines, one
+ * batch each in the same tick, then the lines' products) before graphql-js walks them, so the field
+ * resolvers above answer with values: the page is then completed in one synchronous pass instead of a
+ * promise per relation field (src/schema/loaders.ts, RowLoader). The statements are the ones those
+ * fields would have caused, through the same loaders. `fields` is what the operation selects on the
+ * orders, `path` leads from the resolver's field to them.
+ */
+async function preloadRelations(ctx: RequestContext, orders: readonly OrderRow[], fields: ReadonlySet<string>, info: GraphQLResolveInfo, path: readonly string[]): Promise<void> {
+  if (orders.length === 0) return;
+  const customers = fields.has('customer') ? ctx.loaders.customer.preload(orders.map((o) => o.customer.id)) : undefined;
+  if (fields.has('lines')) {
+    const lines = (await ctx.loaders.orderLines.preload(orders.map((o) => o.id))).flat();
+    if (lines.length > 0 && selectedFields(info, [...path, 'lines']).has('product')) await ctx.loaders.product.preload(lines.map((l) => l.product.id));
+  }
+  await customers;
 }
 
 /**
