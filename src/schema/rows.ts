@@ -1,4 +1,4 @@
-import { type EntityClass, type EntityMetadata, type FilterQuery, type QueryOrderMap, ReferenceKind } from '@mikro-orm/core';
+import { type EntityClass, type EntityMetadata, type QueryOrderMap, ReferenceKind } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Customer } from '../entities/Customer.js';
 import type { Order, OrderStatus } from '../entities/Order.js';
@@ -44,7 +44,11 @@ export interface OrderLineRow {
 
 type RowOf<T> = T extends OrderLine ? OrderLineRow : T extends Order ? OrderRow : T extends Product ? ProductRow : T extends Customer ? CustomerRow : never;
 
-/** A condition on the table's own columns as SQL, its values bound (see `anyId`). */
+/**
+ * A condition on the table's own columns as SQL, its values bound as `?` parameters (see `anyId`,
+ * `allOf`). The text is written in code, never built from input: it is part of a statement template's
+ * key (`templateFor`), and it is SQL.
+ */
 export interface SqlCondition {
   readonly sql: string;
   readonly params: readonly unknown[];
@@ -62,6 +66,21 @@ export function anyId(column: 'id' | `${string}_id`, ids: readonly string[]): Sq
   return { sql: `${column} = any(?::uuid[])`, params: [`{${ids.join(',')}}`] };
 }
 
+/** How many rows meet `where`, through the tenant filter as `findRows` reads them (for a page's `totalCount`). */
+export async function countRows<T extends object>(em: EntityManager, entity: EntityClass<T>, where: SqlCondition): Promise<number> {
+  const qb = em.createQueryBuilder(entity).count().where(where.sql, [...where.params]);
+  await qb.applyFilters();
+  const row = (await qb.execute('get')) as { count: number | string };
+  return Number(row.count);
+}
+
+/** Every one of the conditions (`null`s left out); none: every row. */
+export function allOf(conditions: readonly (SqlCondition | null)[]): SqlCondition {
+  const present = conditions.filter((c): c is SqlCondition => c !== null);
+  if (present.length === 0) return { sql: 'true', params: [] };
+  return { sql: present.map((c) => `(${c.sql})`).join(' and '), params: present.flatMap((c) => c.params) };
+}
+
 /**
  * Reads without entities, for the hot read paths (lists, pages, loaders): rows as plain objects keyed by
  * property name, each to-one relation as `{ id }` (the shape a reference has, so a field resolver reads
@@ -74,23 +93,19 @@ export function anyId(column: 'id' | `${string}_id`, ids: readonly string[]): Sq
  * managed, so nothing read here can be flushed: writes still load entities (and pass the write guard).
  * Columns are listed by name (not `*`), so the statement's result shape is fixed whatever a later
  * migration adds to the table.
+ *
+ * Inside a transaction (every unit of work is one) the statement comes from a template (`templateFor`):
+ * the QueryBuilder's output for that shape of read, compiled once per process. The filter is still
+ * evaluated for every read (`em.applyFilters`, what `qb.applyFilters()` calls) and its values bound into
+ * the statement; what is saved is building and compiling the QueryBuilder, about a fifth of the CPU of
+ * the orders page (bench/README.md). tests/schema/rows.test.ts holds the two to the same statement.
  */
-export async function findRows<T extends object>(
-  em: EntityManager,
-  entity: EntityClass<T>,
-  where: FilterQuery<T> | SqlCondition,
-  options: FindRowsOptions<T> = {},
-): Promise<RowOf<T>[]> {
-  const shape = shapeOf(em.getMetadata().get(entity));
+export async function findRows<T extends object>(em: EntityManager, entity: EntityClass<T>, where: SqlCondition, options: FindRowsOptions<T> = {}): Promise<RowOf<T>[]> {
+  const meta = em.getMetadata().get(entity);
+  const shape = shapeOf(meta);
   const { fields } = options;
-  const qb = em.createQueryBuilder(entity).select((fields ? shape.properties.filter((p) => p === 'id' || fields.has(p)) : shape.properties) as never);
-  // An empty condition still costs MikroORM a criteria pass.
-  if (isSqlCondition(where)) qb.where(where.sql, [...where.params]);
-  else if (Object.keys(where).length > 0) qb.where(where as never);
-  if (options.orderBy) qb.orderBy(options.orderBy as never);
-  if (options.limit !== undefined) qb.limit(options.limit);
-  await qb.applyFilters();
-  const rows = (await qb.execute('all')) as Record<string, unknown>[];
+  const columns = fields ? shape.properties.filter((p) => p === 'id' || fields.has(p)) : shape.properties;
+  const rows = em.getTransactionContext() ? await readByTemplate(em, meta, columns, where, options) : await readByQueryBuilder(em, entity, columns, where, options);
   for (const row of rows) {
     for (const [name, idAt] of shape.toOne) {
       const key = row[name];
@@ -98,6 +113,89 @@ export async function findRows<T extends object>(
     }
   }
   return rows as unknown as RowOf<T>[];
+}
+
+/** The reference: the QueryBuilder, `applyFilters()`, MikroORM's execution. A template is this statement. */
+async function readByQueryBuilder<T extends object>(em: EntityManager, entity: EntityClass<T>, columns: readonly string[], where: SqlCondition, options: FindRowsOptions<T>): Promise<Record<string, unknown>[]> {
+  const qb = em.createQueryBuilder(entity).select(columns as never).where(where.sql, [...where.params]);
+  if (options.orderBy) qb.orderBy(options.orderBy as never);
+  if (options.limit !== undefined) qb.limit(options.limit);
+  await qb.applyFilters();
+  return (await qb.execute('all')) as Record<string, unknown>[];
+}
+
+/**
+ * The statement `readByQueryBuilder` would send, from a template: the filter's condition is computed as
+ * `qb.applyFilters()` computes it (and throws as it does without a scope), and the template is the one
+ * compiled for a condition of the same shape (the same properties, each a value of its own), with this
+ * condition's values, the SQL condition's values and the limit bound where the template has them.
+ * A condition of any other shape is read through the QueryBuilder.
+ */
+async function readByTemplate<T extends object>(em: EntityManager, meta: EntityMetadata<T>, columns: readonly string[], where: SqlCondition, options: FindRowsOptions<T>): Promise<Record<string, unknown>[]> {
+  const filter = ((await em.applyFilters(meta.class, {}, {}, 'read')) ?? {}) as Record<string, unknown>;
+  const filterKeys = Object.keys(filter);
+  // A platform scope's read (no condition) is not a hot path: the QueryBuilder takes it, as any other shape.
+  if (filterKeys.length === 0 || Object.getOwnPropertyNames(filter).length !== filterKeys.length || !filterKeys.every((k) => typeof filter[k] === 'string')) {
+    return readByQueryBuilder(em, meta.class, columns, where, options);
+  }
+  const template = templateFor(em, meta, columns, where.sql, where.params.length, filterKeys, options);
+  const params = template.params.map((p) => (p.kind === 'where' ? where.params[p.at] : p.kind === 'filter' ? filter[p.key] : p.kind === 'limit' ? options.limit : p.value));
+  const rows = await em.getConnection('write').execute<Record<string, unknown>[]>(template.sql, params, 'all', em.getTransactionContext());
+  const driver = em.getDriver();
+  return rows.map((row) => driver.mapResult(row as never, meta) as Record<string, unknown>);
+}
+
+/** Where a template's parameter comes from. */
+type TemplateParam =
+  | { readonly kind: 'where'; readonly at: number }
+  | { readonly kind: 'filter'; readonly key: string }
+  | { readonly kind: 'limit' }
+  | { readonly kind: 'constant'; readonly value: unknown };
+
+interface Template {
+  readonly sql: string;
+  readonly params: readonly TemplateParam[];
+}
+
+/** Stand-ins for the values while a template is compiled: no value of a read holds a NUL, no page is this long. */
+const whereMarker = (at: number) => `\u0000where:${at}`;
+const filterMarker = (key: string) => `\u0000filter:${key}`;
+const LIMIT_MARKER = Number.MAX_SAFE_INTEGER;
+
+const templates = new WeakMap<EntityMetadata, Map<string, Template>>();
+
+/**
+ * The QueryBuilder's statement for this shape, compiled with stand-ins where the values go and kept per
+ * process: `readByQueryBuilder`'s steps (the columns, the condition, `andWhere` of the filter's
+ * condition as `qb.applyFilters()` does it, the order, the limit), so the compiled SQL is the same text
+ * and each stand-in names the parameter a value takes. Keys are made of code, not input: the SQL
+ * conditions are written in the resolvers, the columns a subset of the table's.
+ */
+function templateFor<T extends object>(em: EntityManager, meta: EntityMetadata<T>, columns: readonly string[], whereSql: string, whereParams: number, filterKeys: readonly string[], options: FindRowsOptions<T>): Template {
+  let byKey = templates.get(meta as EntityMetadata);
+  if (!byKey) templates.set(meta as EntityMetadata, (byKey = new Map()));
+  const key = `${columns.join(',')}|${whereSql}|${whereParams}|${filterKeys.join(',')}|${JSON.stringify(options.orderBy ?? null)}|${options.limit !== undefined}`;
+  let template = byKey.get(key);
+  if (!template) {
+    const qb = em.createQueryBuilder(meta.class).select(columns as never);
+    qb.where(whereSql, Array.from({ length: whereParams }, (_, i) => whereMarker(i)));
+    if (options.orderBy) qb.orderBy(options.orderBy as never);
+    if (options.limit !== undefined) qb.limit(LIMIT_MARKER);
+    qb.andWhere(Object.fromEntries(filterKeys.map((k) => [k, filterMarker(k)])) as never);
+    const wheres = new Map(Array.from({ length: whereParams }, (_, i) => [whereMarker(i), i]));
+    const filters = new Map(filterKeys.map((k) => [filterMarker(k), k]));
+    template = {
+      sql: qb.getQuery(),
+      params: qb.getParams().map((value): TemplateParam => {
+        if (typeof value === 'string' && wheres.has(value)) return { kind: 'where', at: wheres.get(value)! };
+        if (typeof value === 'string' && filters.has(value)) return { kind: 'filter', key: filters.get(value)! };
+        if (value === LIMIT_MARKER) return { kind: 'limit' };
+        return { kind: 'constant', value };
+      }),
+    };
+    byKey.set(key, template);
+  }
+  return template;
 }
 
 export interface FindRowsOptions<T> {
@@ -108,10 +206,6 @@ export interface FindRowsOptions<T> {
    * what it selects (`selectedFields`) and what its cursors are made of. Without: every column.
    */
   readonly fields?: ReadonlySet<string>;
-}
-
-function isSqlCondition(where: object): where is SqlCondition {
-  return typeof (where as SqlCondition).sql === 'string' && Array.isArray((where as SqlCondition).params);
 }
 
 interface RowShape {

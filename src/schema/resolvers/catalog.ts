@@ -1,4 +1,3 @@
-import type { FilterQuery } from '@mikro-orm/core';
 import type { GraphQLResolveInfo } from 'graphql';
 import { Arg, Args, ArgsType, Ctx, Field, ID, Info, Int, Mutation, Query, Resolver } from 'type-graphql';
 import type { RequestContext } from '../../context/requestContext.js';
@@ -9,7 +8,7 @@ import { AppError, notFound } from '../../errors.js';
 import { requireTenantData } from '../guards.js';
 import { mutate } from '../mutate.js';
 import { decodeCursor, type Page, toPage } from '../pagination.js';
-import { findRows, type ProductRow } from '../rows.js';
+import { allOf, countRows, findRows, type ProductRow } from '../rows.js';
 import { selectedFields } from '../selection.js';
 import { ProductConnection, ProductInput, ProductPatch, ProductType } from '../types.js';
 import * as v from '../validation.js';
@@ -34,13 +33,13 @@ export class CatalogResolver {
     const first = v.first(args.first, 20);
     const search = v.search(args.search);
     const [afterSku] = decodeCursor(args.after, ['text']) ?? [];
-    const where: FilterQuery<Product> = search ? { $or: [{ sku: { $ilike: likePattern(search) } }, { name: { $ilike: likePattern(search) } }] } : {};
-    const rows = await findRows(ctx.em, Product, afterSku === undefined ? where : { $and: [where, { sku: { $gt: afterSku } }] }, {
+    const where = search ? { sql: 'sku ilike ? or name ilike ?', params: [likePattern(search), likePattern(search)] } : null;
+    const rows = await findRows(ctx.em, Product, allOf([where, afterSku === undefined ? null : { sql: 'sku > ?', params: [afterSku] }]), {
       orderBy: { sku: 'asc' },
       limit: first + 1,
       fields: selectedFields(info, ['edges', 'node']).add('sku'), // the cursor's key
     });
-    return toPage(rows, { first, after: args.after }, (p) => [p.sku], () => ctx.em.count(Product, where));
+    return toPage(rows, { first, after: args.after }, (p) => [p.sku], () => countRows(ctx.em, Product, allOf([where])));
   }
 
   @Query(() => ProductType, { nullable: true })

@@ -1,4 +1,3 @@
-import type { FilterQuery } from '@mikro-orm/core';
 import type { GraphQLResolveInfo } from 'graphql';
 import { Arg, Args, ArgsType, Ctx, Field, FieldResolver, ID, Info, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { RequestContext } from '../../context/requestContext.js';
@@ -11,7 +10,7 @@ import { badInput, notFound } from '../../errors.js';
 import { requireTenantData } from '../guards.js';
 import { mutate } from '../mutate.js';
 import { decodeCursor, type Page, toPage } from '../pagination.js';
-import { type CustomerRow, findRows, type OrderLineRow, type OrderRow, type ProductRow } from '../rows.js';
+import { allOf, anyId, countRows, type CustomerRow, findRows, type OrderLineRow, type OrderRow, type ProductRow } from '../rows.js';
 import { selectedFields } from '../selection.js';
 import { CustomerConnection, CustomerInput, CustomerType, OrderConnection, OrderInput, OrderLineType, OrderType, ProductType } from '../types.js';
 import { NEXT_ORDER_NUMBER } from '../sql.js';
@@ -51,14 +50,14 @@ export class CustomerResolver {
     const first = v.first(args.first, 20);
     const search = v.search(args.search);
     const after = decodeCursor(args.after, ['text', 'uuid']);
-    const where: FilterQuery<Customer> = search ? { $or: [{ name: { $ilike: likePattern(search) } }, { email: { $ilike: likePattern(search) } }] } : {};
-    const page: FilterQuery<Customer> = after ? { $or: [{ name: { $gt: after[0] } }, { name: after[0], id: { $gt: after[1] } }] } : {};
-    const rows = await findRows(ctx.em, Customer, { $and: [where, page] }, {
+    const where = search ? { sql: 'name ilike ? or email ilike ?', params: [likePattern(search), likePattern(search)] } : null;
+    const page = after ? { sql: 'name > ? or (name = ? and id > ?)', params: [after[0], after[0], after[1]] } : null;
+    const rows = await findRows(ctx.em, Customer, allOf([where, page]), {
       orderBy: { name: 'asc', id: 'asc' },
       limit: first + 1,
       fields: selectedFields(info, ['edges', 'node']).add('name'), // the cursor's key, with id
     });
-    return toPage(rows, { first, after: args.after }, (c) => [c.name, c.id], () => ctx.em.count(Customer, where));
+    return toPage(rows, { first, after: args.after }, (c) => [c.name, c.id], () => countRows(ctx.em, Customer, allOf([where])));
   }
 
   @Query(() => CustomerType, { nullable: true })
@@ -94,23 +93,23 @@ export class OrderResolver {
     requireTenantData(ctx);
     const first = v.first(args.first, 20);
     const [before] = decodeCursor(args.after, ['int']) ?? [];
-    const where: FilterQuery<Order> = args.status ? { status: args.status } : {};
+    const where = args.status ? { sql: 'status = ?', params: [args.status] } : null;
     const fields = selectedFields(info, ['edges', 'node']).add('number'); // the cursor's key
-    const rows = await findRows(ctx.em, Order, before === undefined ? where : { $and: [where, { number: { $lt: before } }] }, {
+    const rows = await findRows(ctx.em, Order, allOf([where, before === undefined ? null : { sql: 'number < ?', params: [before] }]), {
       orderBy: { number: 'desc' },
       limit: first + 1,
       fields,
     });
-    const page = toPage(rows, { first, after: args.after }, (o) => [o.number], () => ctx.em.count(Order, where));
-    await preloadRelations(ctx, page.edges.map((e) => e.node), fields, info, ['edges', 'node']);
-    return page;
+    const result = toPage(rows, { first, after: args.after }, (o) => [o.number], () => countRows(ctx.em, Order, allOf([where])));
+    await preloadRelations(ctx, result.edges.map((e) => e.node), fields, info, ['edges', 'node']);
+    return result;
   }
 
   @Query(() => OrderType, { nullable: true })
   async order(@Arg('id', () => ID) id: string, @Ctx() ctx: RequestContext, @Info() info: GraphQLResolveInfo): Promise<OrderRow | null> {
     requireTenantData(ctx);
     const fields = selectedFields(info);
-    const [row] = await findRows(ctx.em, Order, { id: v.id(id) }, { limit: 1, fields });
+    const [row] = await findRows(ctx.em, Order, anyId('id', [v.id(id)]), { limit: 1, fields });
     if (!row) return null;
     await preloadRelations(ctx, [row], fields, info, []);
     return row;

@@ -1,0 +1,69 @@
+import type { EntityClass } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { Customer, Order, OrderLine, Product } from '../../src/entities/index.js';
+import { inTenant } from '../../src/filters/inTenant.js';
+import { anyId, findRows, type FindRowsOptions, type SqlCondition } from '../../src/schema/rows.js';
+import { createCustomer, createOrder, createProduct, readyTenant, type SignedUp } from '../support/fixtures.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+// findRows reads a condition given as SQL through a statement template compiled once per process. The
+// statement it sends must be, byte for byte, the one MikroORM's QueryBuilder builds with the tenant
+// filter applied (`qb.applyFilters()`), for every tenant that reuses the template.
+
+const logged: string[] = [];
+let server: TestServer;
+const tenants: { signedUp: SignedUp; customer: string; product: string; order: string }[] = [];
+
+beforeAll(async () => {
+  server = await startTestServer({ orm: { debug: ['query', 'query-params'], logger: (message: string) => logged.push(message) } });
+  for (const slug of ['rows-a', 'rows-b']) {
+    const signedUp = await readyTenant(server, slug);
+    const opts = { token: signedUp.token };
+    const product = await createProduct(server, opts, `SKU-${slug}`, 250);
+    const customer = await createCustomer(server, opts, `Customer ${slug}`);
+    const order = await createOrder(server, opts, customer, [{ productId: product, quantity: 2 }]);
+    tenants.push({ signedUp, customer, product, order: order.id });
+  }
+}, 60_000);
+afterAll(() => server.close());
+
+// eslint-disable-next-line no-control-regex
+const statementOf = (message: string) => message.replace(/\u001b\[\d+m/g, '').replace(/^\[query\] /, '').replace(/ \[took \d+ ms.*$/, '');
+
+/** What findRows sent, and what the QueryBuilder with `applyFilters()` builds for the same read. */
+async function bothWays<T extends object>(tenantId: string, entity: EntityClass<T>, columns: readonly string[], where: SqlCondition, options: FindRowsOptions<T> = {}) {
+  return inTenant(server.orm, tenantId, async (em: EntityManager) => {
+    logged.length = 0;
+    const rows = await findRows(em, entity, where, { ...options, fields: new Set(columns) });
+    const sent = logged.map(statementOf).filter((s) => !/^(start transaction|begin|commit|select set_config)/.test(s));
+    const qb = em.createQueryBuilder(entity).select(columns as never).where(where.sql, [...where.params]);
+    if (options.orderBy) qb.orderBy(options.orderBy as never);
+    if (options.limit !== undefined) qb.limit(options.limit);
+    await qb.applyFilters();
+    return { rows, sent, built: qb.getFormattedQuery() };
+  });
+}
+
+const reads = () => [
+  ['customers by id (the customer loader)', Customer, ['id', 'name', 'email', 'createdAt'], (t: (typeof tenants)[number]) => anyId('id', [t.customer]), {}],
+  ['products by id (the product loader)', Product, ['id', 'sku', 'name', 'priceCents', 'createdAt', 'updatedAt'], (t: (typeof tenants)[number]) => anyId('id', [t.product]), {}],
+  ['lines by order (the lines loader)', OrderLine, ['id', 'order', 'product', 'quantity', 'unitPriceCents'], (t: (typeof tenants)[number]) => anyId('order_id', [t.order]), { orderBy: { id: 'asc' } }],
+  ['a page of orders', Order, ['id', 'number', 'customer'], () => ({ sql: 'number < ?', params: [1000] }), { orderBy: { number: 'desc' }, limit: 21 }],
+] as const;
+
+test.each(reads().map((read) => [read[0], read] as const))('%s: the statement sent is the QueryBuilder’s with the filter applied, for each tenant in turn', async (_name, read) => {
+  const [, entity, columns, where, options] = read;
+  for (const t of [...tenants, tenants[0]]) {
+    const { rows, sent, built } = await bothWays(t.signedUp.tenantId, entity as EntityClass<object>, columns, where(t), options as FindRowsOptions<object>);
+    expect(sent).toEqual([built]);
+    expect(built).toContain(`"tenant_id" = '${t.signedUp.tenantId}'`);
+    expect(rows).toHaveLength(1);
+  }
+});
+
+test('a template compiled in one tenant reads only the next tenant’s rows', async () => {
+  const [a, b] = tenants;
+  await bothWays(a.signedUp.tenantId, Customer, ['id', 'name'], anyId('id', [a.customer, b.customer]));
+  const { rows } = await bothWays(b.signedUp.tenantId, Customer, ['id', 'name'], anyId('id', [a.customer, b.customer]));
+  expect(rows).toEqual([{ id: b.customer, name: 'Customer rows-b' }]);
+});
