@@ -166,8 +166,8 @@ describe('orders', () => {
     const r = await gql(server, `{ orders(first: 2) { edges { node { number } } } }`, {}, opts());
     expect(r.body.data.orders.edges.map((e: any) => e.node.number)).toEqual([o2.number, o1.number]);
     await gql(server, `mutation($id: ID!) { setOrderStatus(id: $id, status: PAID) { status } }`, { id: o1.id }, opts());
-    const paid = await gql(server, `{ orders(status: PAID) { edges { node { id status } } } }`, {}, opts());
-    expect(paid.body.data.orders.edges).toEqual([{ node: { id: o1.id, status: 'PAID' } }]);
+    const paid = await gql(server, `{ orders(status: PAID) { totalCount edges { node { id status } } } }`, {}, opts());
+    expect(paid.body.data.orders).toEqual({ totalCount: 1, edges: [{ node: { id: o1.id, status: 'PAID' } }] });
     const nested = await gql(server, `query($id: ID!) { customer(id: $id) { orders(first: 1) { totalCount pageInfo { hasNextPage } edges { node { number } } } } }`, { id: c }, opts());
     expect(nested.body.data.customer.orders).toEqual({ totalCount: 2, pageInfo: { hasNextPage: true }, edges: [{ node: { number: o2.number } }] });
   });
