@@ -3,7 +3,8 @@ import { ProvisioningQueue } from '../../src/jobs/provisioningQueue.js';
 import { createLogger } from '../../src/server/logger.js';
 import { signUp, superadminToken } from '../support/fixtures.js';
 import { BASE_DOMAIN, startTestServer, type TestServer, wsClient } from '../support/server.js';
-import { eventually, watchStatus } from './helpers.js';
+import { eventually } from '../support/eventually.js';
+import { watchStatus } from './helpers.js';
 
 let server: TestServer;
 let secondWorker: ProvisioningQueue;

@@ -45,17 +45,6 @@ export async function superadminMutation(server: { url: string }, token: string,
 export const RETRY = `mutation($id: ID!) { retryTenantPreparation(tenantId: $id) { id status statusError } }`;
 export const SET_ACTIVE = `mutation($id: ID!, $active: Boolean!) { setTenantActive(tenantId: $id, isActive: $active) { id isActive } }`;
 
-/** Polls `check` until it returns a truthy value (or throws after `timeoutMs`). */
-export async function eventually<T>(check: () => Promise<T | undefined | null | false>, timeoutMs = 20_000, what = 'condition'): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`${what} not met after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 export interface ChildApp {
   readonly proc: ChildProcess;
   readonly port: number;

@@ -1,7 +1,8 @@
 import type { Client } from 'graphql-ws';
 import { signUp, superadminToken } from '../support/fixtures.js';
 import { BASE_DOMAIN, gql, wsClient } from '../support/server.js';
-import { type ChildApp, createPrivateTestDatabase, eventually, RETRY, spawnApp, watchStatus } from './helpers.js';
+import { eventually } from '../support/eventually.js';
+import { type ChildApp, createPrivateTestDatabase, RETRY, spawnApp, watchStatus } from './helpers.js';
 
 /**
  * Real processes, as deployed: `npm start` with RUN_WORKER=false serves the API, `npm run worker`

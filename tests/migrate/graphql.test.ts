@@ -1,7 +1,8 @@
 import { makeLegacyFixture, splitRows } from '../../src/migrate/fixture.js';
 import { rowIdFor, tenantIdFor } from '../../src/migrate/ids.js';
 import { createProduct, superadminToken } from '../support/fixtures.js';
-import { codeOf, gql, startTestServer, type TestServer, wsClient, wsSubscribe } from '../support/server.js';
+import { eventually } from '../support/eventually.js';
+import { codeOf, gql, metricValue, startTestServer, type TestServer, wsClient, wsSubscribe } from '../support/server.js';
 import { createLegacyDatabase, type LegacyDatabase, migrate } from './support.js';
 
 // Migrated tenants served by the real API: each sees its own legacy data and nothing of the others,
@@ -74,7 +75,8 @@ test('a superadmin watching every tenant hears a migrated tenant become READY', 
   const client = wsClient(server, { token: root });
   try {
     const sub = wsSubscribe(client, 'subscription { tenantStatusChanged { tenantId status } }');
-    await new Promise((resolve) => setTimeout(resolve, 200)); // the subscription is registered
+    // The stream of every tenant has no first event: migrate only once the server holds the subscription.
+    await eventually(async () => (await metricValue(server, 'tenantry_ws_subscriptions')) === 1, 10_000, 'the subscription held');
     await makeLegacyFixture(legacy.url, { tenants: 4, rows: ROWS, weirdNames: false, replace: true });
     await migrate(server.db, legacy, { tenants: ['tenant_shop_4'] });
     const fourth = tenantIdFor('4');
@@ -84,11 +86,3 @@ test('a superadmin watching every tenant hears a migrated tenant become READY', 
     await client.dispose();
   }
 });
-
-async function eventually(check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}

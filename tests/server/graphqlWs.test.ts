@@ -1,6 +1,7 @@
 import { createClient } from 'graphql-ws';
 import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
+import { eventually } from '../support/eventually.js';
 import { refreshSession, signUp, superadminSession } from '../support/fixtures.js';
 import { metricValue, startTestServer, type TestServer, wsClient, wsRequest, wsSubscribe } from '../support/server.js';
 import { claimsOf, signToken } from '../support/tokens.js';
@@ -45,14 +46,6 @@ function upgrade(server: TestServer): Promise<{ status: number; socket?: WebSock
   });
 }
 
-/** The server hears a close a moment after the client: `check` is retried until it holds (5 s at most by default). */
-async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 5000): Promise<boolean> {
-  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 50))) {
-    if (await check()) return true;
-  }
-  return false;
-}
-
 test('a message over 1 MB closes the socket with 1009 (Message Too Big)', async () => {
   const server = await serve();
   const { c, closes } = client(server);
@@ -85,13 +78,17 @@ test('a socket holds at most 100 live subscriptions: the next is TOO_MANY_SUBSCR
 
   live[0].unsubscribe();
   let next = watch();
-  const freed = await eventually(async () => {
-    await next.waitFor(1);
-    if (!next.results[0].errors) return true;
-    next = watch();
-    return false;
-  });
-  expect(freed).toBe(true);
+  // The server hears the unsubscribe a moment after the client sends it.
+  await eventually(
+    async () => {
+      await next.waitFor(1);
+      if (!next.results[0].errors) return true;
+      next = watch();
+      return false;
+    },
+    5000,
+    'a subscription freed',
+  );
   expect(next.completed).toBe(false);
 });
 
@@ -101,7 +98,7 @@ test('sockets per client address are capped at the upgrade: 429 until one closes
   expect(open.map((o) => o.status)).toEqual([101, 101, 101]);
   expect((await upgrade(server)).status).toBe(429);
   open[0].socket!.close();
-  expect(await eventually(async () => (await upgrade(server)).status === 101)).toBe(true);
+  await eventually(async () => (await upgrade(server)).status === 101, 5000, 'an upgrade accepted once a socket closed');
 });
 
 test('sockets per user are capped at connection_init: 1013 TOO_MANY_CONNECTIONS, which clients retry later', async () => {
@@ -134,7 +131,7 @@ test('sockets per user are capped at connection_init: 1013 TOO_MANY_CONNECTIONS,
     const [event] = await hold(token).sub.waitFor(1);
     return event !== undefined && !event.errors;
   };
-  expect(await eventually(accepted)).toBe(true);
+  await eventually(accepted, 5000, 'a subscription accepted once a socket closed');
 });
 
 test("a subscription outlives its access token: graphql-ws retries the 4403 TOKEN_EXPIRED close and resubscribes with a lazy connectionParams' fresh token", async () => {
@@ -163,17 +160,17 @@ test("a subscription outlives its access token: graphql-ws retries the 4403 TOKE
 
   // The stream of every tenant has no first event: sign up only once the server holds the subscription,
   // or the new tenant's changes can all happen before it listens (a CI failure under a loaded suite).
-  expect(await eventually(async () => (await metricValue(server, 'tenantry_ws_subscriptions')) === 1, 10_000)).toBe(true);
+  await eventually(async () => (await metricValue(server, 'tenantry_ws_subscriptions')) === 1, 10_000, 'the subscription held');
   const before = await signUp(server, 'before-expiry');
   expect(await readyEvent(before.tenantId)).toBe(true);
 
   // The token expires 10 s after login; graphql-ws waits 1.3-4 s before its first retry.
-  expect(await eventually(() => sent.length === 2, 20_000)).toBe(true);
+  await eventually(() => sent.length === 2, 20_000, 'a second token sent');
   expect(closes[0]).toEqual([4403, 'TOKEN_EXPIRED']);
   expect(sent).toHaveLength(2);
   expect(claimsOf(sent[1]).exp * 1000).toBeGreaterThan(Date.now());
 
-  expect(await eventually(async () => (await metricValue(server, 'tenantry_ws_subscriptions')) === 1, 10_000)).toBe(true); // resubscribed
+  await eventually(async () => (await metricValue(server, 'tenantry_ws_subscriptions')) === 1, 10_000, 'resubscribed');
   const after = await signUp(server, 'after-expiry');
   expect(await readyEvent(after.tenantId)).toBe(true);
   expect(sub.completed).toBe(false);

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../bench/harness.js';
 import { SHUTDOWN_GRACE_MS } from '../../src/server/app.js';
-import { eventually } from '../jobs/helpers.js';
+import { eventually } from '../support/eventually.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 let dataDir: string;

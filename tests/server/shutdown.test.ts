@@ -13,7 +13,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { freePort } from '../../bench/harness.js';
-import { type ChildApp, eventually, spawnApp } from '../jobs/helpers.js';
+import { type ChildApp, spawnApp } from '../jobs/helpers.js';
+import { eventually } from '../support/eventually.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { createProduct, readyTenant } from '../support/fixtures.js';
 
