@@ -84,7 +84,7 @@ export class DeferredBeginClient extends pg.Client {
       return Promise.resolve(answered(text.toUpperCase()));
     }
     const prefix = this.#takePrefix();
-    return lastResult(super.query(prefix ? `${prefix};${text}` : text));
+    return answerOf(super.query(prefix ? `${prefix};${text}` : text), batchSize(text));
   }
 
   /** What must reach Postgres before the next statement: a pending `commit`, then a pending `begin`. */
@@ -104,10 +104,33 @@ export class DeferredBeginClient extends pg.Client {
   }
 }
 
-/** The result of a simple query's last statement (`pg` answers a query of several statements with an array). */
-async function lastResult(result: Promise<pg.QueryResult | pg.QueryResult[]>): Promise<pg.QueryResult> {
+/** How a batch of reads (`batchOf`) starts: the number of its statements follows. */
+const BATCH = '/* tenantry:batch:';
+
+/**
+ * Several reads as one simple-query message, one round trip, answered with every read's rows: the
+ * answer's `rows` holds one array of rows per statement, in order (a message of several statements is
+ * otherwise answered with the last one's rows, below). Statements in Postgres's simple-query protocol
+ * run in order, inside the open transaction, and the first that fails ends the message (and the
+ * transaction) with its error. Text without parameters only, like everything this client carries.
+ */
+export function batchOf(statements: readonly string[]): string {
+  return `${BATCH}${statements.length} */ ${statements.join('; ')}`;
+}
+
+function batchSize(text: string): number {
+  return text.startsWith(BATCH) ? Number.parseInt(text.slice(BATCH.length), 10) : 0;
+}
+
+/**
+ * A simple query's answer: its last statement's result (`pg` answers a query of several statements
+ * with an array), or for a batch of `batch` reads, the last one's with every read's rows.
+ */
+async function answerOf(result: Promise<pg.QueryResult | pg.QueryResult[]>, batch: number): Promise<pg.QueryResult> {
   const r = await result;
-  return Array.isArray(r) ? r[r.length - 1] : r;
+  const results = Array.isArray(r) ? r : [r];
+  const last = results[results.length - 1];
+  return batch > 1 ? { ...last, rows: results.slice(-batch).map((each) => each.rows) } : last;
 }
 
 /** Clears a `begin` left pending by the previous holder of a pooled client (none should be). */

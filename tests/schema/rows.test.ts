@@ -67,3 +67,26 @@ test('a template compiled in one tenant reads only the next tenant’s rows', as
   const { rows } = await bothWays(b.signedUp.tenantId, Customer, ['id', 'name'], anyId('id', [a.customer, b.customer]));
   expect(rows).toEqual([{ id: b.customer, name: 'Customer rows-b' }]);
 });
+
+// Reads issued in the same turn by one unit of work go to Postgres as one message (sendRead, batchOf).
+test('two reads issued together travel as one message, each answered with its own rows', async () => {
+  const [a] = tenants;
+  const { customers, products, sent } = await inTenant(server.orm, a.signedUp.tenantId, async (em: EntityManager) => {
+    logged.length = 0;
+    const [customers, products] = await Promise.all([findRows(em, Customer, anyId('id', [a.customer])), findRows(em, Product, anyId('id', [a.product]))]);
+    return { customers, products, sent: logged.map(statementOf).filter((s) => /from "(customer|product)"/.test(s)) };
+  });
+  expect(sent).toHaveLength(1);
+  expect(sent[0]).toMatch(/^\/\* tenantry:batch:2 \*\/ select .* from "customer" .*; select .* from "product" /);
+  expect(customers.map((c) => c.id)).toEqual([a.customer]);
+  expect(products.map((p) => [p.id, p.priceCents])).toEqual([[a.product, 250]]);
+});
+
+test('when one read of a message fails, every read in it fails with that error', async () => {
+  const [a] = tenants;
+  const settled = await inTenant(server.orm, a.signedUp.tenantId, (em: EntityManager) =>
+    Promise.allSettled([findRows(em, Customer, { sql: 'no_such_column = ?', params: [1] }), findRows(em, Product, anyId('id', [a.product]))]),
+  );
+  expect(settled.map((s) => s.status)).toEqual(['rejected', 'rejected']);
+  for (const s of settled) expect(String((s as PromiseRejectedResult).reason)).toMatch(/no_such_column/);
+});
