@@ -9,6 +9,7 @@ import { AppError, unauthenticated } from '../errors.js';
 import { inTenant } from '../filters/inTenant.js';
 import { asPlatform, type AuditRecord, type PlatformAct } from '../filters/platform.js';
 import { signAccessToken, type TokenSettings } from './accessToken.js';
+import { LOCK_REFRESH_FAMILY } from './sql.js';
 
 export interface Session {
   readonly accessToken: string;
@@ -150,7 +151,7 @@ export async function revokeUserSessions(em: EntityManager, userId: string): Pro
  * winner's new token, which then lives on.
  */
 async function lockFamily(em: EntityManager, familyId: string): Promise<void> {
-  await em.execute('select pg_advisory_xact_lock(hashtextextended(?, 0))', [familyId]);
+  await em.execute(LOCK_REFRESH_FAMILY, [familyId]);
 }
 
 async function revokeFamily(em: EntityManager, familyId: string): Promise<void> {

@@ -6,6 +6,7 @@ import { AppError, unauthenticated } from '../errors.js';
 import type { Orm } from '../db/orm.js';
 import { inTenant, type OpeningRead, type Row } from '../filters/inTenant.js';
 import { namedTenantIdSql, type TenantName } from './resolveTenant.js';
+import { openingRead } from './sql.js';
 
 /** What a unit of work needs to know about its request to read the request's current state. */
 export interface StateQuestion {
@@ -50,9 +51,7 @@ export function currentStateRead(question: StateQuestion): OpeningRead {
   const named = question.named ? namedTenantIdSql(question.named) : { sql: 'null::uuid', params: [] };
   const user = question.principal?.tenantId ? question.principal.userId : null;
   return {
-    sql: `select t.*, u.role as caller_role, u.is_active as caller_active, ${named.sql} as named_tenant_id
-            from tenant t left join "user" u on u.tenant_id = t.id and u.id = ?::uuid
-           where t.id = ?`,
+    sql: openingRead(named.sql),
     params: [...named.params, user, question.tenantId],
   };
 }

@@ -1,9 +1,9 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Principal } from '../auth/accessToken.js';
-import { HOST_LOOKUP_FUNCTION } from '../db/roles.js';
-import { isGone, Tenant, TenantStatus } from '../entities/Tenant.js';
+import { isGone, Tenant } from '../entities/Tenant.js';
 import { AppError } from '../errors.js';
 import { classifyHost, hostFromHeader } from '../domains/hostnames.js';
+import { namedTenantId, TENANT_OF_HOSTNAME } from './sql.js';
 
 /** Where a request can name its tenant, besides its token. */
 export interface TenantHints {
@@ -103,7 +103,7 @@ export async function tenantNamedBy(em: EntityManager, hints: TenantHints, baseD
  * table) is read in the same statement.
  */
 async function tenantOfVerifiedDomain(em: EntityManager, hostname: string): Promise<Tenant | null> {
-  const [row] = await em.execute<Record<string, unknown>[]>(`select t.* from tenant t where t.id = ${HOST_LOOKUP_FUNCTION}(?)`, [hostname]);
+  const [row] = await em.execute<Record<string, unknown>[]>(TENANT_OF_HOSTNAME, [hostname]);
   return row ? em.map(Tenant, row) : null;
 }
 
@@ -112,8 +112,7 @@ async function tenantOfVerifiedDomain(em: EntityManager, hostname: string): Prom
  * (or a tenant being or having been erased, as `existing` says).
  */
 export function namedTenantIdSql(named: TenantName): { sql: string; params: unknown[] } {
-  const lookup = named.by === 'hostname' ? `id = ${HOST_LOOKUP_FUNCTION}(?)` : `${named.by} = ?`;
-  return { sql: `(select id from tenant where ${lookup} and status not in ('${TenantStatus.DELETING}', '${TenantStatus.DELETED}'))`, params: [named.value] };
+  return { sql: namedTenantId(named.by), params: [named.value] };
 }
 
 /** The tenant an id or slug names (`x-tenant-id`, `login`'s `tenant`); none when it is being or has been erased. */

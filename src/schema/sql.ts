@@ -1,9 +1,23 @@
 /**
- * The SQL the GraphQL layer sends itself, where MikroORM's queries do not fit: set-based reads and
- * counters. `?` placeholders (MikroORM's `em.execute`). Each runs in the unit of work's transaction, in
- * the tenant's scope (RLS on; the statement also names the tenant where it writes) or, for platform
- * reads, through `asPlatform`.
+ * The SQL the GraphQL layer writes itself: the lists' conditions (read through `findRows` and
+ * `countRows`, which add the tenant filter), and, where MikroORM's queries do not fit, set-based reads
+ * and counters. `?` placeholders (MikroORM's). Each runs in the unit of work's transaction, in the
+ * tenant's scope (RLS on; the statement also names the tenant where it writes) or, for platform reads,
+ * through `asPlatform`.
  */
+
+/** Products whose sku or name matches: a `likePattern` twice. */
+export const PRODUCTS_MATCHING = 'sku ilike ? or name ilike ?';
+/** Products after a page's last sku (the cursor). */
+export const PRODUCTS_AFTER = 'sku > ?';
+/** Customers whose name or email matches: a `likePattern` twice. */
+export const CUSTOMERS_MATCHING = 'name ilike ? or email ilike ?';
+/** Customers after a page's last (name, id) (the cursor): name, name, id. */
+export const CUSTOMERS_AFTER = 'name > ? or (name = ? and id > ?)';
+/** Orders in a status. */
+export const ORDERS_IN_STATUS = 'status = ?';
+/** Orders numbered below a page's last number (the cursor; newest first). */
+export const ORDERS_BEFORE = 'number < ?';
 
 /**
  * Takes the tenant's next order number: the counter row's update holds its lock until the order's

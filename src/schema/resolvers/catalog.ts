@@ -10,6 +10,7 @@ import { mutate } from '../mutate.js';
 import { decodeCursor, type Page, toPage } from '../pagination.js';
 import { allOf, countRows, findRows, type ProductRow } from '../rows.js';
 import { selectedFields } from '../selection.js';
+import { PRODUCTS_AFTER, PRODUCTS_MATCHING } from '../sql.js';
 import { ProductConnection, ProductInput, ProductPatch, ProductType } from '../types.js';
 import * as v from '../validation.js';
 
@@ -33,8 +34,8 @@ export class CatalogResolver {
     const first = v.first(args.first, 20);
     const search = v.search(args.search);
     const [afterSku] = decodeCursor(args.after, ['text']) ?? [];
-    const where = search ? { sql: 'sku ilike ? or name ilike ?', params: [likePattern(search), likePattern(search)] } : null;
-    const rows = await findRows(ctx.em, Product, allOf([where, afterSku === undefined ? null : { sql: 'sku > ?', params: [afterSku] }]), {
+    const where = search ? { sql: PRODUCTS_MATCHING, params: [likePattern(search), likePattern(search)] } : null;
+    const rows = await findRows(ctx.em, Product, allOf([where, afterSku === undefined ? null : { sql: PRODUCTS_AFTER, params: [afterSku] }]), {
       orderBy: { sku: 'asc' },
       limit: first + 1,
       fields: selectedFields(info, ['edges', 'node']).add('sku'), // the cursor's key

@@ -13,7 +13,7 @@ import { decodeCursor, type Page, toPage } from '../pagination.js';
 import { allOf, anyId, countRows, type CustomerRow, findRows, type OrderLineRow, type OrderRow, type ProductRow } from '../rows.js';
 import { selectedFields } from '../selection.js';
 import { CustomerConnection, CustomerInput, CustomerType, OrderConnection, OrderInput, OrderLineType, OrderType, ProductType } from '../types.js';
-import { NEXT_ORDER_NUMBER } from '../sql.js';
+import { CUSTOMERS_AFTER, CUSTOMERS_MATCHING, NEXT_ORDER_NUMBER, ORDERS_BEFORE, ORDERS_IN_STATUS } from '../sql.js';
 import * as v from '../validation.js';
 import { likePattern } from './catalog.js';
 
@@ -50,8 +50,8 @@ export class CustomerResolver {
     const first = v.first(args.first, 20);
     const search = v.search(args.search);
     const after = decodeCursor(args.after, ['text', 'uuid']);
-    const where = search ? { sql: 'name ilike ? or email ilike ?', params: [likePattern(search), likePattern(search)] } : null;
-    const page = after ? { sql: 'name > ? or (name = ? and id > ?)', params: [after[0], after[0], after[1]] } : null;
+    const where = search ? { sql: CUSTOMERS_MATCHING, params: [likePattern(search), likePattern(search)] } : null;
+    const page = after ? { sql: CUSTOMERS_AFTER, params: [after[0], after[0], after[1]] } : null;
     const rows = await findRows(ctx.em, Customer, allOf([where, page]), {
       orderBy: { name: 'asc', id: 'asc' },
       limit: first + 1,
@@ -93,9 +93,9 @@ export class OrderResolver {
     requireTenantData(ctx);
     const first = v.first(args.first, 20);
     const [before] = decodeCursor(args.after, ['int']) ?? [];
-    const where = args.status ? { sql: 'status = ?', params: [args.status] } : null;
+    const where = args.status ? { sql: ORDERS_IN_STATUS, params: [args.status] } : null;
     const fields = selectedFields(info, ['edges', 'node']).add('number'); // the cursor's key
-    const rows = await findRows(ctx.em, Order, allOf([where, before === undefined ? null : { sql: 'number < ?', params: [before] }]), {
+    const rows = await findRows(ctx.em, Order, allOf([where, before === undefined ? null : { sql: ORDERS_BEFORE, params: [before] }]), {
       orderBy: { number: 'desc' },
       limit: first + 1,
       fields,
