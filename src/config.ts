@@ -29,6 +29,8 @@ export interface Config {
   readonly superadminPassword?: string;
   /** Run the provisioning worker inside the server process. */
   readonly runWorker: boolean;
+  /** Preparation jobs a worker process runs at once (pg-boss's pool holds this many connections + 3). */
+  readonly workerConcurrency: number;
   readonly logLevel: string;
   readonly corsOrigins: string[] | true;
   /** argon2id cost: OWASP's baseline by default; tests lower it. */
@@ -127,6 +129,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     superadminEmail: env.SUPERADMIN_EMAIL || undefined,
     superadminPassword: env.SUPERADMIN_PASSWORD || undefined,
     runWorker: env.RUN_WORKER !== 'false',
+    workerConcurrency: atLeast('WORKER_CONCURRENCY', intOr(env.WORKER_CONCURRENCY, 4), 1),
     logLevel: env.LOG_LEVEL ?? (nodeEnv === 'test' ? 'silent' : 'info'),
     corsOrigins: env.CORS_ORIGINS ? env.CORS_ORIGINS.split(',').map((o) => o.trim()) : true,
     passwordHashing: {

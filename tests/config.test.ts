@@ -59,6 +59,13 @@ test('rate limits are configuration, 0 turning them off', () => {
   expect(() => loadConfig({ RATE_LIMIT_PER_MINUTE: 'lots' })).toThrow();
 });
 
+test('a worker runs 4 preparation jobs at once unless WORKER_CONCURRENCY says otherwise (at least 1)', () => {
+  expect(loadConfig({}).workerConcurrency).toBe(4);
+  expect(loadConfig({ WORKER_CONCURRENCY: '16' }).workerConcurrency).toBe(16);
+  expect(() => loadConfig({ WORKER_CONCURRENCY: '0' })).toThrow(/WORKER_CONCURRENCY/);
+  expect(() => loadConfig({ WORKER_CONCURRENCY: 'many' })).toThrow();
+});
+
 test('metrics stay on the API port without a token unless METRICS_PORT or METRICS_TOKEN is set', () => {
   expect(loadConfig({})).toMatchObject({ metricsPort: undefined, metricsToken: undefined });
   expect(loadConfig({ METRICS_PORT: '9464', METRICS_TOKEN: 't' })).toMatchObject({ metricsPort: 9464, metricsToken: 't' });

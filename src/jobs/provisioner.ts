@@ -21,10 +21,14 @@ export interface QueueDepth {
   readonly active: number;
 }
 
-/** What /metrics reads of the provisioning queue. */
-export interface ProvisioningStats {
-  /** Every queue's jobs, as the queue's monitor last counted them (one indexed read, no count over jobs). */
+/** A set of job queues, as /metrics reads them. */
+export interface QueueDepths {
+  /** Each queue's jobs, as the queue's monitor last counted them (one indexed read, no count over jobs). */
   depth(): Promise<readonly QueueDepth[]>;
+}
+
+/** What /metrics reads of the provisioning queue. */
+export interface ProvisioningStats extends QueueDepths {
   /** Outcomes of the jobs this process ran since it started. */
   readonly outcomes: Readonly<Record<JobOutcome, number>>;
 }

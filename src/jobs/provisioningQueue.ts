@@ -180,9 +180,8 @@ export class ProvisioningQueue implements Provisioner, ProvisioningStats {
    * Read from pg-boss's queue table, where its monitor keeps each queue's counts (every
    * `superviseIntervalSeconds`): one indexed read of two rows, however many jobs there are.
    */
-  async depth(): Promise<readonly QueueDepth[]> {
-    const queues = await this.boss.getQueues([PREPARE_QUEUE, PREPARE_FAILED_QUEUE]);
-    return queues.map((q) => ({ queue: q.name, ready: q.readyCount, deferred: q.deferredCount, active: q.activeCount }));
+  depth(): Promise<readonly QueueDepth[]> {
+    return queueDepths(this.boss, [PREPARE_QUEUE, PREPARE_FAILED_QUEUE]);
   }
 
   /** Stops fetching, waits (up to 10 s) for jobs in flight, closes the queue's connections. */
@@ -221,6 +220,12 @@ export class ProvisioningQueue implements Provisioner, ProvisioningStats {
     const jobs = await this.boss.findJobs(PREPARE_QUEUE, { key: tenantId, db: inTransaction(em) });
     return jobs.some((j) => LIVE_STATES.has(j.state));
   }
+}
+
+/** The named queues' jobs by state, as pg-boss's monitor last counted them. */
+export async function queueDepths(boss: PgBoss, names: readonly string[]): Promise<readonly QueueDepth[]> {
+  const queues = await boss.getQueues([...names]);
+  return queues.map((q) => ({ queue: q.name, ready: q.readyCount, deferred: q.deferredCount, active: q.activeCount }));
 }
 
 /**

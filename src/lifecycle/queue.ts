@@ -6,7 +6,8 @@ import type { ExportConfig } from '../config.js';
 import type { Orm } from '../db/orm.js';
 import { TenantStatus } from '../entities/Tenant.js';
 import { inTenant } from '../filters/inTenant.js';
-import { ensureQueue, failureMessage, inTransaction } from '../jobs/provisioningQueue.js';
+import type { QueueDepth, QueueDepths } from '../jobs/provisioner.js';
+import { ensureQueue, failureMessage, inTransaction, queueDepths } from '../jobs/provisioningQueue.js';
 import { txQuery } from '../migrate/sql.js';
 import { eraseTenant } from './erase.js';
 import { LifecycleError } from './errors.js';
@@ -31,12 +32,15 @@ interface EraseJob {
 }
 
 /** What the API asks of the lifecycle's jobs; each call enqueues in `em`'s transaction. */
-export interface LifecycleJobs {
+export interface LifecycleJobs extends QueueDepths {
   /** The export job, and the job that deletes its archive at `expiresAt` whatever becomes of it. */
   enqueueExport(em: EntityManager, tenantId: string, exportId: string, expiresAt: Date): Promise<void>;
   /** The erase job of a tenant just marked DELETING (one per tenant at a time). */
   enqueueErase(em: EntityManager, tenantId: string): Promise<void>;
 }
+
+/** The lifecycle's queues, in the order /metrics lists them. */
+export const LIFECYCLE_QUEUES = [EXPORT_QUEUE, EXPORT_FAILED_QUEUE, EXPORT_EXPIRE_QUEUE, ERASE_QUEUE] as const;
 
 const POLLING = { batchSize: 1, pollingIntervalSeconds: 1, notifyPollingIntervalSeconds: 1, includeMetadata: true, localConcurrency: 1 } as const;
 
@@ -77,6 +81,10 @@ export class LifecycleQueue implements LifecycleJobs {
 
   async enqueueErase(em: EntityManager, tenantId: string): Promise<void> {
     await this.boss.send(ERASE_QUEUE, { tenantId } satisfies EraseJob, { db: inTransaction(em), singletonKey: tenantId });
+  }
+
+  depth(): Promise<readonly QueueDepth[]> {
+    return queueDepths(this.boss, LIFECYCLE_QUEUES);
   }
 
   /** Runs the lifecycle's jobs in this process until pg-boss stops. */

@@ -149,7 +149,7 @@ export async function createApp(options: AppOptions): Promise<App> {
   const ws = attachGraphqlWs(server, schema, pipeline, services, { trust, maxSocketsPerUser: config.wsMaxSocketsPerUser, maxSocketsPerIp: config.wsMaxSocketsPerIp }, (operation) =>
     drain.track(operation),
   );
-  metrics.watch({ pool: await orm.em.getConnection().getNativeClient(), gate: pipeline.gate, webSockets: ws.stats, provisioning: options.provisioner }, log);
+  metrics.watch({ pool: await orm.em.getConnection().getNativeClient(), gate: pipeline.gate, webSockets: ws.stats, provisioning: options.provisioner, lifecycle: options.lifecycle }, log);
 
   return {
     server,

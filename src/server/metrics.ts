@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ConnectionGate } from '../context/connectionGate.js';
-import { JOB_OUTCOMES, type ProvisioningStats } from '../jobs/provisioner.js';
+import { JOB_OUTCOMES, type ProvisioningStats, type QueueDepths } from '../jobs/provisioner.js';
 import type { WsStats } from './graphqlWs.js';
 
 /** Distinct operation names kept as labels; later ones are counted under `other`. */
@@ -18,6 +18,8 @@ export interface RuntimeSources {
   readonly gate: Pick<ConnectionGate, 'running' | 'waiting'>;
   readonly webSockets: () => WsStats;
   readonly provisioning: ProvisioningStats;
+  /** The tenant lifecycle's queues (export, its dead letters and expiry, erase). */
+  readonly lifecycle: QueueDepths;
 }
 
 /**
@@ -49,10 +51,30 @@ export class Metrics {
 
   /**
    * Gauges of the server's moving parts, read at each scrape (nothing is counted in between): the
-   * database pool, the connection gate, WebSockets, the provisioning queue and its jobs' outcomes.
+   * database pool, the connection gate, WebSockets, the job queues and the provisioning jobs' outcomes.
    */
   watch(sources: RuntimeSources, log: Logger): void {
     const registers = [this.registry];
+    const queueGauge = (name: string, help: string, queues: QueueDepths) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['queue', 'state'] as const,
+        registers,
+        async collect() {
+          this.reset();
+          try {
+            for (const { queue, ready, deferred, active } of await within(QUEUE_READ_TIMEOUT_MS, queues.depth())) {
+              this.set({ queue, state: 'ready' }, ready);
+              this.set({ queue, state: 'deferred' }, deferred);
+              this.set({ queue, state: 'active' }, active);
+            }
+          } catch (err) {
+            // A scrape answers without them rather than failing or hanging on a database that is down.
+            log.warn({ err, metric: name }, 'job queue depth unavailable for /metrics');
+          }
+        },
+      });
     new Gauge({
       name: 'tenantry_db_pool_connections',
       help: 'Connections of the API database pool, by state (in_use: checked out by a unit of work or a lookup)',
@@ -98,25 +120,8 @@ export class Metrics {
         this.set(sources.webSockets().subscriptions);
       },
     });
-    new Gauge({
-      name: 'tenantry_provisioning_queue_jobs',
-      help: 'Jobs of the provisioning queues by state, as the queue monitor last counted them (shared by every process on the database)',
-      labelNames: ['queue', 'state'] as const,
-      registers,
-      async collect() {
-        this.reset();
-        try {
-          for (const { queue, ready, deferred, active } of await within(QUEUE_READ_TIMEOUT_MS, sources.provisioning.depth())) {
-            this.set({ queue, state: 'ready' }, ready);
-            this.set({ queue, state: 'deferred' }, deferred);
-            this.set({ queue, state: 'active' }, active);
-          }
-        } catch (err) {
-          // A scrape answers without them rather than failing or hanging on a database that is down.
-          log.warn({ err }, 'provisioning queue depth unavailable for /metrics');
-        }
-      },
-    });
+    queueGauge('tenantry_provisioning_queue_jobs', 'Jobs of the provisioning queues by state, as the queue monitor last counted them (shared by every process on the database)', sources.provisioning);
+    queueGauge('tenantry_lifecycle_queue_jobs', 'Jobs of the tenant lifecycle queues (export, erase) by state, as the queue monitor last counted them (shared by every process on the database)', sources.lifecycle);
     new Counter({
       name: 'tenantry_provisioning_jobs_total',
       help: 'Provisioning jobs by outcome, as this process saw them: completed (an attempt succeeded), retried (an attempt failed, a retry follows), failed (dead-lettered after its last attempt: the tenant is FAILED)',

@@ -33,7 +33,7 @@ export async function startRuntime(config: Config, options: RuntimeOptions = {},
   const log = createLogger(config.logLevel);
   const db = await openDatabase(config, database);
   try {
-    const queue = await ProvisioningQueue.start(db.appUrl, db.orm, log, { baseDomain: config.baseDomain, ...options.provisioning });
+    const queue = await ProvisioningQueue.start(db.appUrl, db.orm, log, { baseDomain: config.baseDomain, concurrency: config.workerConcurrency, ...options.provisioning });
     const lifecycle = await LifecycleQueue.start(queue.boss, db.orm, log, { baseDomain: config.baseDomain, exports: config.exports }).catch(async (err: unknown) => {
       await queue.stop();
       throw err;

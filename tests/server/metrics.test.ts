@@ -2,10 +2,11 @@ import type pg from 'pg';
 import { freePort } from '../../bench/harness.js';
 import { PREPARATION_STEPS } from '../../src/jobs/prepareTenant.js';
 import { PREPARE_FAILED_QUEUE, PREPARE_QUEUE } from '../../src/jobs/provisioningQueue.js';
+import { ERASE_QUEUE, EXPORT_EXPIRE_QUEUE, EXPORT_FAILED_QUEUE, EXPORT_QUEUE } from '../../src/lifecycle/queue.js';
 import { MAX_OPERATION_LABELS } from '../../src/server/metrics.js';
 import { watchStatus } from '../jobs/helpers.js';
 import { eventually } from '../support/eventually.js';
-import { createCustomer, createProduct, readyTenant, signUp } from '../support/fixtures.js';
+import { createCustomer, createProduct, readyTenant, signUp, superadminToken } from '../support/fixtures.js';
 import { holdCounterLock } from '../support/locks.js';
 import { gql, metricValue, startTestServer, type TestServer, type TestServerOptions, wsClient, wsRequest, wsSubscribe } from '../support/server.js';
 import { failingStep } from '../support/testKnobs.js';
@@ -132,6 +133,21 @@ describe('operations gauges and counters', () => {
     await until(server, `tenantry_provisioning_queue_jobs{queue="${PREPARE_QUEUE}",state="ready"}`, 2);
     expect(await metricValue(server, `tenantry_provisioning_queue_jobs{queue="${PREPARE_QUEUE}",state="active"}`)).toBe(0);
     expect(await metricValue(server, `tenantry_provisioning_queue_jobs{queue="${PREPARE_FAILED_QUEUE}",state="ready"}`)).toBe(0);
+  });
+
+  test('the lifecycle queues: an export waiting, its archive expiry deferred, an erase waiting', async () => {
+    const server = await serve({}, { worker: false, provisioning: { superviseIntervalSeconds: 1 } });
+    const root = await superadminToken(server);
+    const exported = await signUp(server, 'exported-1');
+    const erased = await signUp(server, 'erased-1');
+    const exporting = await gql(server, 'mutation($id: ID!) { exportTenant(id: $id) { id } }', { id: exported.tenantId }, { token: root });
+    expect(exporting.body.errors).toBeUndefined();
+    const erasing = await gql(server, 'mutation($id: ID!, $slug: String!) { deleteTenant(id: $id, confirmSlug: $slug) { status } }', { id: erased.tenantId, slug: erased.slug }, { token: root });
+    expect(erasing.body.errors).toBeUndefined();
+    await until(server, `tenantry_lifecycle_queue_jobs{queue="${EXPORT_QUEUE}",state="ready"}`, 1);
+    expect(await metricValue(server, `tenantry_lifecycle_queue_jobs{queue="${EXPORT_EXPIRE_QUEUE}",state="deferred"}`)).toBe(1);
+    expect(await metricValue(server, `tenantry_lifecycle_queue_jobs{queue="${ERASE_QUEUE}",state="ready"}`)).toBe(1);
+    expect(await metricValue(server, `tenantry_lifecycle_queue_jobs{queue="${EXPORT_FAILED_QUEUE}",state="ready"}`)).toBe(0);
   });
 
   test('provisioning jobs by outcome: completed, retried, failed', async () => {
