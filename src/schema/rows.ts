@@ -163,7 +163,8 @@ const pendingReads = new WeakMap<EntityManager, PendingRead[]>();
  * a transaction's statements one after another, each waiting for the previous one's answer, so two
  * reads issued together would otherwise cost two round trips. A read issued alone goes alone, in the
  * same turn. If the message fails, every read in it fails with its error, as each would have on a
- * transaction the first one's failure had ended.
+ * transaction the first one's failure had ended. Postgres times a simple-query message as one
+ * statement: `statement_timeout` bounds the reads of a message together.
  */
 function sendRead(em: EntityManager, sql: string, params: readonly unknown[]): Promise<Record<string, unknown>[]> {
   return new Promise((resolve, reject) => {
