@@ -1,10 +1,11 @@
 import { type EntityClass, type EntityMetadata, type QueryOrderMap, ReferenceKind } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { batchOf } from '../db/pgClient.js';
 import type { Customer } from '../entities/Customer.js';
 import type { Order, OrderStatus } from '../entities/Order.js';
 import type { OrderLine } from '../entities/OrderLine.js';
 import type { Product } from '../entities/Product.js';
+import { sendRead } from './readBatch.js';
+import { bind, templateFor } from './statementTemplates.js';
 
 /** A to-one relation as a row carries it: the referenced row's id (what a reference's `id` is too). */
 export interface RowRef {
@@ -100,6 +101,7 @@ export function allOf(conditions: readonly (SqlCondition | null)[]): SqlConditio
  * evaluated for every read (`em.applyFilters`, what `qb.applyFilters()` calls) and its values bound into
  * the statement; what is saved is building and compiling the QueryBuilder, about a fifth of the CPU of
  * the orders page (bench/README.md). tests/schema/rows.test.ts holds the two to the same statement.
+ * Template reads issued together travel together (src/schema/readBatch.ts).
  */
 export async function findRows<T extends object>(em: EntityManager, entity: EntityClass<T>, where: SqlCondition, options: FindRowsOptions<T> = {}): Promise<RowOf<T>[]> {
   const meta = em.getMetadata().get(entity);
@@ -139,117 +141,10 @@ async function readByTemplate<T extends object>(em: EntityManager, meta: EntityM
   if (filterKeys.length === 0 || Object.getOwnPropertyNames(filter).length !== filterKeys.length || !filterKeys.every((k) => typeof filter[k] === 'string')) {
     return readByQueryBuilder(em, meta.class, columns, where, options);
   }
-  const template = templateFor(em, meta, columns, where.sql, where.params.length, filterKeys, options);
-  const params = template.params.map((p) => (p.kind === 'where' ? where.params[p.at] : p.kind === 'filter' ? filter[p.key] : p.kind === 'limit' ? options.limit : p.value));
-  const rows = await sendRead(em, template.sql, params);
+  const template = templateFor(em, meta, { columns, whereSql: where.sql, whereParams: where.params.length, filterKeys, orderBy: options.orderBy, limited: options.limit !== undefined });
+  const rows = await sendRead(em, template.sql, bind(template, where.params, filter, options.limit));
   const driver = em.getDriver();
   return rows.map((row) => driver.mapResult(row as never, meta) as Record<string, unknown>);
-}
-
-interface PendingRead {
-  readonly sql: string;
-  readonly params: readonly unknown[];
-  resolve(rows: Record<string, unknown>[]): void;
-  reject(err: unknown): void;
-}
-
-/** The reads of a unit of work (its EntityManager) issued in this turn of the event loop, not sent yet. */
-const pendingReads = new WeakMap<EntityManager, PendingRead[]>();
-
-/**
- * Sends a template read, together with every other one its unit of work issues in the same turn: the
- * reads a page preloads side by side (its orders' customers and lines, dispatched by their loaders in
- * one tick) reach Postgres as one message (`batchOf`), one round trip instead of one each. Kysely runs
- * a transaction's statements one after another, each waiting for the previous one's answer, so two
- * reads issued together would otherwise cost two round trips. A read issued alone goes alone, in the
- * same turn. If the message fails, every read in it fails with its error, as each would have on a
- * transaction the first one's failure had ended. Postgres times a simple-query message as one
- * statement: `statement_timeout` bounds the reads of a message together.
- */
-function sendRead(em: EntityManager, sql: string, params: readonly unknown[]): Promise<Record<string, unknown>[]> {
-  return new Promise((resolve, reject) => {
-    let reads = pendingReads.get(em);
-    if (!reads) {
-      pendingReads.set(em, (reads = []));
-      // A tick runs once the microtasks of this turn have: by then every read issued with this one is queued.
-      process.nextTick(() => void sendPendingReads(em));
-    }
-    reads.push({ sql, params, resolve, reject });
-  });
-}
-
-async function sendPendingReads(em: EntityManager): Promise<void> {
-  const reads = pendingReads.get(em)!;
-  pendingReads.delete(em);
-  const connection = em.getConnection('write');
-  try {
-    if (reads.length === 1) {
-      reads[0].resolve(await connection.execute<Record<string, unknown>[]>(reads[0].sql, reads[0].params, 'all', em.getTransactionContext()));
-      return;
-    }
-    const answers = await connection.execute<Record<string, unknown>[][]>(
-      batchOf(reads.map((r) => r.sql)),
-      reads.flatMap((r) => r.params),
-      'all',
-      em.getTransactionContext(),
-    );
-    reads.forEach((read, i) => read.resolve(answers[i]));
-  } catch (err) {
-    for (const read of reads) read.reject(err);
-  }
-}
-
-/** Where a template's parameter comes from. */
-type TemplateParam =
-  | { readonly kind: 'where'; readonly at: number }
-  | { readonly kind: 'filter'; readonly key: string }
-  | { readonly kind: 'limit' }
-  | { readonly kind: 'constant'; readonly value: unknown };
-
-interface Template {
-  readonly sql: string;
-  readonly params: readonly TemplateParam[];
-}
-
-/** Stand-ins for the values while a template is compiled: no value of a read holds a NUL, no page is this long. */
-const whereMarker = (at: number) => `\u0000where:${at}`;
-const filterMarker = (key: string) => `\u0000filter:${key}`;
-const LIMIT_MARKER = Number.MAX_SAFE_INTEGER;
-
-const templates = new WeakMap<EntityMetadata, Map<string, Template>>();
-
-/**
- * The QueryBuilder's statement for this shape, compiled with stand-ins where the values go and kept per
- * process: `readByQueryBuilder`'s steps (the columns, the condition, `andWhere` of the filter's
- * condition as `qb.applyFilters()` does it, the order, the limit), so the compiled SQL is the same text
- * and each stand-in names the parameter a value takes. Keys are made of code, not input: the SQL
- * conditions are written in the resolvers, the columns a subset of the table's.
- */
-function templateFor<T extends object>(em: EntityManager, meta: EntityMetadata<T>, columns: readonly string[], whereSql: string, whereParams: number, filterKeys: readonly string[], options: FindRowsOptions<T>): Template {
-  let byKey = templates.get(meta as EntityMetadata);
-  if (!byKey) templates.set(meta as EntityMetadata, (byKey = new Map()));
-  const key = `${columns.join(',')}|${whereSql}|${whereParams}|${filterKeys.join(',')}|${JSON.stringify(options.orderBy ?? null)}|${options.limit !== undefined}`;
-  let template = byKey.get(key);
-  if (!template) {
-    const qb = em.createQueryBuilder(meta.class).select(columns as never);
-    qb.where(whereSql, Array.from({ length: whereParams }, (_, i) => whereMarker(i)));
-    if (options.orderBy) qb.orderBy(options.orderBy as never);
-    if (options.limit !== undefined) qb.limit(LIMIT_MARKER);
-    qb.andWhere(Object.fromEntries(filterKeys.map((k) => [k, filterMarker(k)])) as never);
-    const wheres = new Map(Array.from({ length: whereParams }, (_, i) => [whereMarker(i), i]));
-    const filters = new Map(filterKeys.map((k) => [filterMarker(k), k]));
-    template = {
-      sql: qb.getQuery(),
-      params: qb.getParams().map((value): TemplateParam => {
-        if (typeof value === 'string' && wheres.has(value)) return { kind: 'where', at: wheres.get(value)! };
-        if (typeof value === 'string' && filters.has(value)) return { kind: 'filter', key: filters.get(value)! };
-        if (value === LIMIT_MARKER) return { kind: 'limit' };
-        return { kind: 'constant', value };
-      }),
-    };
-    byKey.set(key, template);
-  }
-  return template;
 }
 
 export interface FindRowsOptions<T> {

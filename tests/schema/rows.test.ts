@@ -6,9 +6,10 @@ import { anyId, findRows, type FindRowsOptions, type SqlCondition } from '../../
 import { createCustomer, createOrder, createProduct, readyTenant, type SignedUp } from '../support/fixtures.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
-// findRows reads a condition given as SQL through a statement template compiled once per process. The
-// statement it sends must be, byte for byte, the one MikroORM's QueryBuilder builds with the tenant
-// filter applied (`qb.applyFilters()`), for every tenant that reuses the template.
+// findRows reads through a statement template compiled once per process (src/schema/statementTemplates.ts).
+// The statement it sends must be, byte for byte, the one MikroORM's QueryBuilder builds with the tenant
+// filter applied (`qb.applyFilters()`), for every tenant that reuses the template. Reads issued together
+// travel as one message (src/schema/readBatch.ts).
 
 const logged: string[] = [];
 let server: TestServer;
@@ -68,7 +69,6 @@ test('a template compiled in one tenant reads only the next tenant’s rows', as
   expect(rows).toEqual([{ id: b.customer, name: 'Customer rows-b' }]);
 });
 
-// Reads issued in the same turn by one unit of work go to Postgres as one message (sendRead, batchOf).
 test('two reads issued together travel as one message, each answered with its own rows', async () => {
   const [a] = tenants;
   const { customers, products, sent } = await inTenant(server.orm, a.signedUp.tenantId, async (em: EntityManager) => {
