@@ -46,6 +46,22 @@ export interface Page<T> {
   readonly totalCount: () => Promise<number>;
 }
 
+/**
+ * An edge of a page. Its cursor is encoded when read: most pages are asked for their nodes and
+ * endCursor only. A class, not an object literal with a getter: a literal's getter is a closure and an
+ * accessor defined per edge, which V8 builds on a slow path (0.8 % of a products page's samples).
+ */
+class Edge<T> {
+  constructor(
+    readonly node: T,
+    private readonly keyOf: (row: T) => (string | number)[],
+  ) {}
+
+  get cursor(): string {
+    return encodeCursor(this.keyOf(this.node));
+  }
+}
+
 /** What a client asked for: `first` rows after the cursor `after` (none: from the start). */
 export interface PageRequest {
   readonly first: number;
@@ -58,14 +74,7 @@ export interface PageRequest {
  * cursor, i.e. after a row the client was given, which costs no query.
  */
 export function toPage<T>(rows: T[], request: PageRequest, keyOf: (row: T) => (string | number)[], totalCount: () => Promise<number>): Page<T> {
-  const nodes = rows.slice(0, request.first);
-  // An edge's cursor is encoded when read: most pages are asked for their nodes and endCursor only.
-  const edges = nodes.map((node) => ({
-    get cursor() {
-      return encodeCursor(keyOf(node));
-    },
-    node,
-  }));
+  const edges = rows.slice(0, request.first).map((node) => new Edge(node, keyOf));
   return {
     edges,
     pageInfo: {
