@@ -2,7 +2,6 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { freePort } from '../../bench/harness.js';
 import { NODE } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { createProduct, PASSWORD, readyTenant } from '../support/fixtures.js';
@@ -30,7 +29,7 @@ afterAll(async () => {
 function start(env: Record<string, string>) {
   const child = spawn(NODE, [...install.nodeArgs, install.main], {
     cwd: install.dir,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'warn', ...env },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'info', ...env },
   });
   children.push(child);
   let output = '';
@@ -40,15 +39,23 @@ function start(env: Record<string, string>) {
   return { child, exited, output: () => output };
 }
 
-async function waitHealthy(port: number, timeoutMs = 30_000): Promise<void> {
+/**
+ * The port the child listens on (it is started with PORT=0), from its "tenantry listening" log line,
+ * once /readyz answers there. Not a port picked beforehand: between picking a free port and the child
+ * binding it, another test's server could take it, and this test would talk to that server (and send
+ * SIGTERM to a child still starting: a CI failure, exit code null).
+ */
+async function listeningPort(server: ReturnType<typeof start>, timeoutMs = 30_000): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    const line = server.output().split('\n').find((l) => l.includes('"msg":"tenantry listening"'));
+    const port = line ? (JSON.parse(line) as { port: number }).port : undefined;
     try {
-      if ((await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200) return;
+      if (port && (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200) return port;
     } catch {
-      // not listening yet
+      // not ready yet
     }
-    if (Date.now() > deadline) throw new Error('server did not become ready');
+    if (Date.now() > deadline) throw new Error(`server did not become ready:\n${server.output()}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
@@ -63,17 +70,16 @@ test('package.json main is the built server, and only production packages resolv
 });
 
 test('in production it starts from DATABASE_URL and JWT_SECRET alone, creates the superadmin, and serves', async () => {
-  const port = await freePort();
   const server = start({
     NODE_ENV: 'production',
-    PORT: String(port),
+    PORT: '0',
     DATABASE_URL: db.ownerUrl,
     JWT_SECRET: 'production-test-secret-0123456789abcdef',
     BASE_DOMAIN: 'prod.test',
     SUPERADMIN_EMAIL: 'boss@prod.test',
     SUPERADMIN_PASSWORD: PASSWORD,
   });
-  await waitHealthy(port);
+  const port = await listeningPort(server);
   const url = { url: `http://127.0.0.1:${port}/graphql` };
   const login = await gql(url, `mutation { login(input: {email: "boss@prod.test", password: "${PASSWORD}"}) { user { role } } }`);
   expect(login.body.data.login.user.role).toBe('SUPERADMIN');
@@ -117,10 +123,9 @@ async function otlpReceiver() {
 test('with an OTLP endpoint it exports each operation’s span, in the client’s trace, with its statements as children', async () => {
   const receiver = await otlpReceiver();
   try {
-    const port = await freePort();
     const server = start({
       NODE_ENV: 'production',
-      PORT: String(port),
+      PORT: '0',
       DATABASE_URL: db.ownerUrl,
       JWT_SECRET: 'production-test-secret-0123456789abcdef',
       BASE_DOMAIN: 'prod.test',
@@ -128,7 +133,7 @@ test('with an OTLP endpoint it exports each operation’s span, in the client’
       OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
       OTEL_BSP_SCHEDULE_DELAY: '100',
     });
-    await waitHealthy(port);
+    const port = await listeningPort(server);
     const url = { url: `http://127.0.0.1:${port}/graphql` };
     const tenant = await readyTenant(url, 'traced-acme');
     const traceId = randomBytes(16).toString('hex');
@@ -152,7 +157,7 @@ test('with an OTLP endpoint it exports each operation’s span, in the client’
 }, 60_000);
 
 test('in production it refuses to start without JWT_SECRET, saying so', async () => {
-  const server = start({ NODE_ENV: 'production', PORT: String(await freePort()), DATABASE_URL: db.ownerUrl });
+  const server = start({ NODE_ENV: 'production', PORT: '0', DATABASE_URL: db.ownerUrl });
   expect(await server.exited).toBe(1);
   expect(server.output()).toContain('JWT_SECRET is required in production');
 }, 60_000);
