@@ -77,8 +77,8 @@ export interface EraseOptions {
  * catalog's list, src/lifecycle/catalog.ts), children first, in batches of `batchSize` rows by primary
  * key, each batch a short transaction in the tenant's own scope (RLS lets it touch that tenant's rows
  * and no other's) that also adds its count to the tombstone. Killed at any point, it is run again and
- * goes on: what was deleted is deleted, and counted once. Then the tenant is DELETED, in a transaction
- * that finds every table empty, with an audit event. Any number of erasers may run at once.
+ * goes on: what was deleted is deleted, and counted once. Then its export archives are removed, and the
+ * tenant is DELETED, in a transaction that finds every table empty, with an audit event. Any number of erasers may run at once.
  */
 export async function eraseTenant(orm: Orm, tenantId: string, options: EraseOptions = {}): Promise<Tenant> {
   const batchSize = options.batchSize ?? DEFAULT_ERASE_BATCH;
@@ -99,8 +99,11 @@ export async function eraseTenant(orm: Orm, tenantId: string, options: EraseOpti
     // A row written behind the eraser (a foreign key refused a parent's delete, or a table filled up again).
     if (pass >= MAX_PASSES) throw new Error(`rows of tenant ${tenantId} kept coming back after ${pass} passes`);
   }
-  await markDeleted(orm, tenantId, childrenFirst);
+  // The archives go before the tenant is DELETED: an erase run again on a DELETED tenant does nothing,
+  // so archives left by a crash in between would stay for good (and a client seeing DELETED could still
+  // find them on disk).
   if (options.exportDir) await rm(path.join(options.exportDir, tenantId), { recursive: true, force: true });
+  await markDeleted(orm, tenantId, childrenFirst);
   return finished(orm, tenantId);
 }
 
