@@ -71,7 +71,6 @@ export async function spawnApp(
   env: Record<string, string> = {},
   options: { startTimeoutMs?: number; /** A process group of its own (signal the group: a terminal's Ctrl-C) */ ownProcessGroup?: boolean } = {},
 ): Promise<ChildApp> {
-  const port = await freePort();
   const entry = kind === 'server' ? 'tests/support/entry/server.ts' : 'tests/support/entry/worker.ts';
   const proc = spawn(path.join(ROOT, 'node_modules/.bin/node'), ['--import', '@swc-node/register/esm-register', entry], {
     cwd: ROOT,
@@ -82,7 +81,9 @@ export async function spawnApp(
       ARGON2_TIME_COST: process.env.ARGON2_TIME_COST ?? '1',
       NODE_ENV: 'test',
       ...(db && { DATABASE_URL: db.ownerUrl, APP_DATABASE_URL: db.appUrl }),
-      PORT: String(port),
+      // The server picks its port and logs it: a port picked here could be taken by another test's
+      // server before the child binds it.
+      PORT: '0',
       JWT_SECRET,
       BASE_DOMAIN,
       LOG_LEVEL: 'info',
@@ -119,25 +120,25 @@ export async function spawnApp(
         if (!out.includes(text)) reject(new Error(`${kind} exited (code ${proc.exitCode}) before logging "${text}":\n${out.slice(-3000)}`));
       });
     });
-  const app: ChildApp = {
-    proc,
-    port,
-    url: `http://127.0.0.1:${port}/graphql`,
-    wsUrl: `ws://127.0.0.1:${port}/graphql`,
-    output: () => out,
-    waitForLog,
-    stop: async (signal = 'SIGTERM') => {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
-      await exited;
-    },
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+    await exited;
   };
   try {
     await waitForLog(kind === 'server' ? 'tenantry listening' : 'tenantry worker started', options.startTimeoutMs);
   } catch (err) {
-    await app.stop('SIGKILL');
+    await stop('SIGKILL');
     throw err;
   }
-  return app;
+  const port = kind === 'server' ? listeningPort(out) : 0;
+  return { proc, port, url: `http://127.0.0.1:${port}/graphql`, wsUrl: `ws://127.0.0.1:${port}/graphql`, output: () => out, waitForLog, stop };
+}
+
+/** The port in a server's "tenantry listening" log line (pino's JSON). */
+function listeningPort(output: string): number {
+  const line = output.split('\n').find((l) => l.includes('"msg":"tenantry listening"'));
+  if (!line) throw new Error(`no "tenantry listening" line in:\n${output.slice(-3000)}`);
+  return (JSON.parse(line) as { port: number }).port;
 }
 
 /**
