@@ -25,7 +25,7 @@ import { AuditEvent, Customer, Domain, Order, OrderCounter, OrderLine, Product, 
 import { inTenant } from '../../src/filters/inTenant.js';
 import { TENANT_FILTER } from '../../src/filters/tenantFilter.js';
 import { TenantWriteRefusedError } from '../../src/filters/writeGuard.js';
-import { allOf, anyId, findRows } from '../../src/schema/rows.js';
+import { allOf, anyId, countRows, findRows } from '../../src/schema/rows.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 
 // ---------------------------------------------------------------------------------------------------
@@ -306,6 +306,8 @@ const READS: ReadPath[] = [
       filtered: true,
       read: async (em, f) => (await findRows(em, spec.entity, anyId('id', [f[spec.target]]))).length,
     },
+    // A page's totalCount (countRows: the QueryBuilder's count with the filter applied).
+    { name: `${spec.name}: countRows by tenant`, filtered: true, read: (em, f) => countRows(em, spec.entity, { sql: 'tenant_id = ?', params: [f.tenant] }) },
   ]),
   ...(['select-in', 'joined'] as const).map(
     (strategy): ReadPath => ({
@@ -971,6 +973,7 @@ describe('no scope at all', () => {
     ['find of audit events', (em) => em.find(AuditEvent, {})],
     ['nativeUpdate of users', (em) => em.nativeUpdate(User, {}, { isActive: false })],
     ['rows without entities (findRows)', (em) => findRows(em, Order, allOf([]))],
+    ['countRows', (em) => countRows(em, Order, allOf([]))],
     ['rows without entities in a transaction (findRows, a statement template)', (em) => em.transactional((t) => findRows(t, Order, anyId('id', [A.order])))],
   ];
 
