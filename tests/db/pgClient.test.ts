@@ -1,11 +1,12 @@
 /**
  * The server's Postgres client (src/db/pgClient.ts): `begin` travels with the next statement, in one
  * round trip, and that statement still runs inside the transaction; a read-only transaction's `commit`
- * travels with the connection's next message, which runs after it. Round trips are counted as the
+ * travels with the connection's next message, which runs after it; a batch of reads answers with every
+ * statement's rows. Round trips are counted as the
  * server counts them: one ReadyForQuery per message answered.
  */
 import pg from 'pg';
-import { DeferredBeginClient, resetDeferredBeginOnCheckout } from '../../src/db/pgClient.js';
+import { batchOf, DeferredBeginClient, resetDeferredBeginOnCheckout } from '../../src/db/pgClient.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 
 let db: TestDatabase;
@@ -85,6 +86,17 @@ test('a message of several statements answers with the last one’s rows', async
   } finally {
     client.release();
   }
+});
+
+test('a batch of reads answers with every statement’s rows, in order, in one round trip with the pending begin', async () => {
+  let answer: pg.QueryResult | undefined;
+  const trips = await countRoundTrips(async (client) => {
+    await client.query('begin');
+    answer = await client.query(batchOf([`select 1 as n`, `select 'two' as s, 3 as m union all select 'four', 5`]));
+    await client.query('commit');
+  });
+  expect(answer!.rows).toEqual([[{ n: 1 }], [{ s: 'two', m: 3 }, { s: 'four', m: 5 }]]);
+  expect(trips).toBe(2); // begin + the batch, commit
 });
 
 test('a checkout forgets a begin its previous holder left pending (nothing was sent)', async () => {
