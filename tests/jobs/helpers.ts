@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Client } from 'graphql-ws';
 import { startEmbeddedPostgres } from '../../src/db/embedded.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
-import { BASE_DOMAIN, gql, JWT_SECRET, wsSubscribe } from '../support/server.js';
+import { BASE_DOMAIN, gql, JWT_SECRET, listeningPortIn, wsSubscribe } from '../support/server.js';
 import { freePort } from '../../bench/harness.js';
 
 export const STATUS_SUBSCRIPTION = `subscription($tenantId: ID) { tenantStatusChanged(tenantId: $tenantId) { tenantId status error at } }`;
@@ -130,15 +130,8 @@ export async function spawnApp(
     await stop('SIGKILL');
     throw err;
   }
-  const port = kind === 'server' ? listeningPort(out) : 0;
+  const port = kind === 'server' ? listeningPortIn(out)! : 0; // a worker listens on nothing
   return { proc, port, url: `http://127.0.0.1:${port}/graphql`, wsUrl: `ws://127.0.0.1:${port}/graphql`, output: () => out, waitForLog, stop };
-}
-
-/** The port in a server's "tenantry listening" log line (pino's JSON). */
-function listeningPort(output: string): number {
-  const line = output.split('\n').find((l) => l.includes('"msg":"tenantry listening"'));
-  if (!line) throw new Error(`no "tenantry listening" line in:\n${output.slice(-3000)}`);
-  return (JSON.parse(line) as { port: number }).port;
 }
 
 /**

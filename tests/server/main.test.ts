@@ -6,7 +6,7 @@ import { NODE } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { createProduct, PASSWORD, readyTenant } from '../support/fixtures.js';
 import { productionInstall, type ProductionInstall } from '../support/production.js';
-import { gql } from '../support/server.js';
+import { gql, listeningPortIn } from '../support/server.js';
 
 // The production start (README): the project built by `npm run build`, run as `node <package.json
 // main>` with only `dependencies` installed (tests/support/production.ts), configured with only the
@@ -39,17 +39,11 @@ function start(env: Record<string, string>) {
   return { child, exited, output: () => output };
 }
 
-/**
- * The port the child listens on (it is started with PORT=0), from its "tenantry listening" log line,
- * once /readyz answers there. Not a port picked beforehand: between picking a free port and the child
- * binding it, another test's server could take it, and this test would talk to that server (and send
- * SIGTERM to a child still starting: a CI failure, exit code null).
- */
+/** The port the child (started with PORT=0) listens on, once /readyz answers there. */
 async function listeningPort(server: ReturnType<typeof start>, timeoutMs = 30_000): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const line = server.output().split('\n').find((l) => l.includes('"msg":"tenantry listening"'));
-    const port = line ? (JSON.parse(line) as { port: number }).port : undefined;
+    const port = listeningPortIn(server.output());
     try {
       if (port && (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200) return port;
     } catch {

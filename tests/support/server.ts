@@ -130,6 +130,16 @@ export async function gqlGet<T = any>(server: { url: string }, query: string, va
 /** The first error's code, or undefined. */
 export const codeOf = (r: GqlResponse) => r.body.errors?.[0]?.extensions.code;
 
+/**
+ * The port a server child process listens on, from its "tenantry listening" log line (pino's JSON),
+ * or undefined before it logged one. Children start on PORT=0 and are asked afterwards: a port picked
+ * beforehand could be taken by another test's server before the child binds it.
+ */
+export function listeningPortIn(output: string): number | undefined {
+  const line = output.split('\n').find((l) => l.includes('"msg":"tenantry listening"'));
+  return line ? (JSON.parse(line) as { port: number }).port : undefined;
+}
+
 /** The value of one series (name and labels as printed) in a scrape of the server's /metrics, or undefined when it is absent. */
 export async function metricValue(server: { url: string }, series: string): Promise<number | undefined> {
   const text = await (await fetch(server.url.replace(/\/graphql$/, '/metrics'))).text();
